@@ -1,0 +1,124 @@
+"""Whole-pipeline wall time against Prefect's own floor, in ephemeral and server mode.
+
+    python bench/bench_flow.py [--mirror DIR] [--repeat N]
+
+Each measurement is one `python flows/mnist_flow.py` process, timed from start to exit, as a
+user waits for it. The floor is a flow with the same number of tasks (six) that do nothing,
+measured in the same run and the same mode. Targets (issue 4): the all-cached rerun within
+floor + 1 s; a cold run of the `original` preset within floor + 6 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EMPTY_FLOW = """
+from prefect import flow, task
+
+@task
+def stage(x):
+    return x
+
+@flow(name="empty-six-tasks")
+def empty():
+    for i in range(6):
+        stage(i)
+
+empty()
+"""
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"benchmark command failed: {' '.join(argv)}\n{done.stdout}\n{done.stderr}")
+    return seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def prefect_server(env: dict[str, str]) -> Iterator[str]:
+    """A real `prefect server start` on 127.0.0.1 and a free port, stopped afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+         str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("prefect server did not start within 120 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def measure(mode: str, env: dict[str, str], mirror: str, repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as scratch:
+        empty = Path(scratch) / "empty_flow.py"
+        empty.write_text(EMPTY_FLOW)
+        floor = min(timed([sys.executable, str(empty)], env) for _ in range(repeat))
+        flow = [sys.executable, "flows/mnist_flow.py", "--mirror", mirror]
+        colds, cached = [], []
+        for i in range(repeat):
+            artifacts = ["--artifacts-dir", str(Path(scratch) / f"artifacts-{i}")]
+            colds.append(timed(flow + artifacts, env))
+            cached.append(timed(flow + artifacts, env))
+    row = {"floor": floor, "cold": min(colds), "cached": min(cached)}
+    print(f"{mode:<10} {floor:8.2f} {row['cold']:8.2f} {row['cached']:8.2f}"
+          f" {row['cold'] - floor:+10.2f} {row['cached'] - floor:+10.2f}")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mirror", default=os.environ.get("MNIST_MIRROR",
+                                                           str(REPO.parent / "shared" / "mnist")))
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "PREFECT_HOME": home, "DO_NOT_TRACK": "1",
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env.pop("PREFECT_API_URL", None)
+        timed([sys.executable, "-c", EMPTY_FLOW], env)  # first start creates the database
+        print(f"{'mode':<10} {'floor s':>8} {'cold s':>8} {'cached s':>8}"
+              f" {'cold-floor':>10} {'cached-floor':>10}")
+        rows = {"ephemeral": measure("ephemeral", env, args.mirror, args.repeat)}
+        with prefect_server(env) as url:
+            rows["server"] = measure("server", {**env, "PREFECT_API_URL": url}, args.mirror,
+                                     args.repeat)
+    print("\ntargets: cached <= floor + 1 s, cold (original preset) <= floor + 6 s")
+    for mode, row in rows.items():
+        cached_ok = row["cached"] - row["floor"] <= 1.0
+        cold_ok = row["cold"] - row["floor"] <= 6.0
+        print(f"{mode:<10} cached {'met' if cached_ok else 'MISSED'}, "
+              f"cold {'met' if cold_ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""Fetch a dataset's gzip-compressed IDX files from an ordered list of mirrors, verified.
+
+Each file is decompressed while it streams in, refused as soon as it would grow past its
+expected size (a wrong file or a gzip bomb never fills the disk), checked against the sha256 of
+its payload, and only then renamed into place: nothing partial or unverified ever sits in the
+raw folder under a final name. Transient failures (connection errors, timeouts, HTTP 5xx) are
+retried with exponential backoff and jitter; anything else (404, checksum mismatch, bad gzip)
+moves on to the next mirror at once. A redirect from https to http is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import random
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from tasks.core.atomic import atomic_path, sha256_file
+from tasks.core.errors import ConfigError, DataError
+from tasks.core.registry import DatasetSpec, IdxFile
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_PROGRESS_EVERY = 0.5  # seconds between on_progress calls
+_LOG_AFTER = 3.0  # downloads shorter than this are not logged as progress
+_LOG_EVERY = 5.0
+_TRANSIENT_HTTP = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    """Progress of one file: compressed bytes ``done`` of ``total`` (None if unknown),
+    ``rate`` in bytes/s and ``eta`` in seconds (None if unknown)."""
+
+    file: str
+    done: int
+    total: int | None
+    rate: float
+    eta: float | None
+
+
+class _MirrorError(Exception):
+    """This mirror cannot provide this file; ``transient`` failures are worth a retry."""
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient
+
+
+class _NoDowngradeRedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never from https to anything but https."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new_scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        old_scheme = urllib.parse.urlsplit(req.full_url).scheme.lower()
+        if new_scheme not in ("http", "https") or (old_scheme == "https" and new_scheme != "https"):
+            raise _MirrorError(f"refused a redirect from {req.full_url} to {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def resolve_mirrors(spec: DatasetSpec, user_mirror: str | None) -> list[str]:
+    """The mirrors to try, in order: only ``user_mirror`` when given, else ``spec.mirrors``.
+
+    ``user_mirror`` is an ``http(s)://`` URL, a ``file://`` URL or a plain folder path. A user
+    pointing at a local copy must never wait on internet timeouts, so it replaces the defaults.
+    """
+    if user_mirror is None or not user_mirror.strip():
+        return list(spec.mirrors)
+    mirror = user_mirror.strip()
+    if "://" in mirror:
+        scheme = urllib.parse.urlsplit(mirror).scheme.lower()
+        if scheme not in ("http", "https", "file"):
+            raise ConfigError(
+                f"mirror {mirror!r}: expected an http(s):// URL, a file:// URL or a folder "
+                f"path, found the scheme {scheme!r}; pass one of those with --mirror or "
+                "MNIST_MIRROR"
+            )
+        return [mirror]
+    return [str(Path(mirror).expanduser())]
+
+
+def fetch_dataset(spec: DatasetSpec, mirrors: Sequence[str], raw_dir: Path, *,
+                  timeout: float = 30.0, retries: int = 3,
+                  on_progress: Callable[[DownloadProgress], None] | None = None,
+                  backoff: float = 1.0) -> dict[str, Path]:
+    """Make every file of ``spec`` present and verified in ``raw_dir``; return role -> path.
+
+    Each path is ``raw_dir / IdxFile.name``, the decompressed payload whose sha256 matched.
+    Files already there and verified are not fetched again. ``timeout`` bounds every network
+    operation, ``retries`` is the number of attempts per mirror on transient failures, and
+    ``backoff`` the first delay in seconds (doubled per attempt, with jitter). A mirror that
+    stayed unreachable is not tried again for the remaining files. Raises DataError naming
+    each mirror and why it failed when no mirror provides a file.
+    """
+    if not mirrors:
+        raise ConfigError("no mirror to fetch from: pass --mirror /path/to/folder or a URL")
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random()
+    unreachable: dict[str, str] = {}
+    paths: dict[str, Path] = {}
+    for role, idx_file in spec.files.items():
+        paths[role] = raw_dir / idx_file.name
+        if _is_verified(paths[role], idx_file):
+            continue
+        failures = []
+        for mirror in mirrors:
+            if mirror in unreachable:
+                failures.append((mirror, f"skipped: unreachable ({unreachable[mirror]})"))
+                continue
+            try:
+                _fetch_with_retries(mirror, idx_file, paths[role], timeout=timeout,
+                                    retries=retries, backoff=backoff, rng=rng,
+                                    on_progress=on_progress)
+                break
+            except _MirrorError as failure:
+                logger.warning("mirror %s failed for %s: %s", mirror, idx_file.name, failure)
+                failures.append((mirror, str(failure)))
+                if failure.transient:
+                    unreachable[mirror] = str(failure)
+        else:
+            raise DataError(_all_failed_message(spec, idx_file, failures))
+    return paths
+
+
+def _is_verified(path: Path, idx_file: IdxFile) -> bool:
+    if not path.is_file():
+        return False
+    if path.stat().st_size == idx_file.size and sha256_file(path) == idx_file.sha256:
+        return True
+    # Remove it now, so a failed fetch cannot leave it for a later run to take as complete.
+    logger.warning("%s exists but does not match its sha256; removing it and fetching again", path)
+    path.unlink()
+    return False
+
+
+def _all_failed_message(spec: DatasetSpec, idx_file: IdxFile,
+                        failures: Sequence[tuple[str, str]]) -> str:
+    lines = [f"could not get {idx_file.remote_name} ({spec.name}) from any mirror:"]
+    lines += [f"  - {mirror}: {reason}" for mirror, reason in failures]
+    names = ", ".join(f.remote_name for f in spec.files.values())
+    lines.append(
+        f"If you have a copy of the files ({names}), point at its folder with "
+        "--mirror /path/to/folder or the environment variable MNIST_MIRROR."
+    )
+    return "\n".join(lines)
+
+
+def _fetch_with_retries(mirror: str, idx_file: IdxFile, destination: Path, *, timeout: float,
+                        retries: int, backoff: float, rng: random.Random,
+                        on_progress: Callable[[DownloadProgress], None] | None) -> None:
+    """One mirror, one file: retry transient failures, raise _MirrorError when done trying."""
+    attempts = max(retries, 1)
+    for attempt in range(1, attempts + 1):
+        try:
+            _fetch_once(mirror, idx_file, destination, timeout, on_progress)
+            return
+        except _MirrorError as failure:
+            if not failure.transient:
+                raise
+            if attempt == attempts:
+                raise _MirrorError(f"{failure} ({attempts} attempts)", transient=True) from None
+            delay = backoff * 2 ** (attempt - 1) * rng.uniform(0.5, 1.5)
+            logger.info("%s from %s: %s; retrying in %.1f s", idx_file.remote_name, mirror,
+                        failure, delay)
+            time.sleep(delay)
+
+
+def _fetch_once(mirror: str, idx_file: IdxFile, destination: Path, timeout: float,
+                on_progress: Callable[[DownloadProgress], None] | None) -> None:
+    """Stream one file from one mirror into ``destination``, verified, or raise."""
+    scheme = urllib.parse.urlsplit(mirror).scheme.lower() if "://" in mirror else ""
+    if scheme in ("http", "https"):
+        url = mirror.rstrip("/") + "/" + idx_file.remote_name
+        with _open_url(url, timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            _stream_to(response, idx_file, destination, total, on_progress, gzipped=True)
+        return
+    folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path)
+                  if scheme == "file" else mirror)
+    _copy_local(folder, idx_file, destination, on_progress)
+
+
+def _open_url(url: str, timeout: float) -> http.client.HTTPResponse:
+    opener = urllib.request.build_opener(_NoDowngradeRedirectHandler)
+    request = urllib.request.Request(url, headers={"User-Agent": "mnist-flow"})
+    try:
+        return opener.open(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        error.close()
+        transient = error.code >= 500 or error.code in _TRANSIENT_HTTP
+        raise _MirrorError(f"HTTP {error.code} {error.reason}", transient=transient) from None
+    except urllib.error.URLError as error:
+        # A bad certificate will not fix itself within a retry.
+        transient = not isinstance(error.reason, ssl.SSLError)
+        raise _MirrorError(_describe(error.reason), transient=transient) from None
+    except (OSError, http.client.HTTPException) as error:
+        raise _MirrorError(_describe(error), transient=True) from None
+
+
+def _copy_local(folder: Path, idx_file: IdxFile, destination: Path,
+                on_progress: Callable[[DownloadProgress], None] | None) -> None:
+    """From a folder holding ``name.gz`` or, as unpacked by hand, the payload ``name``."""
+    for name, gzipped in ((idx_file.remote_name, True), (idx_file.name, False)):
+        source = folder / name
+        if source.is_file():
+            try:
+                with open(source, "rb") as stream:
+                    _stream_to(stream, idx_file, destination, source.stat().st_size,
+                               on_progress, gzipped=gzipped)
+            except OSError as error:
+                raise _MirrorError(f"cannot read {source}: {error}") from None
+            return
+    raise _MirrorError(f"no file {idx_file.remote_name} or {idx_file.name} in {folder}")
+
+
+def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: int | None,
+               on_progress: Callable[[DownloadProgress], None] | None, *, gzipped: bool) -> None:
+    """Decompress ``stream`` into a temporary file, verify it, and rename it to ``destination``."""
+    progress = _Progress(idx_file.remote_name, total, on_progress)
+    gunzip = _BoundedGunzip(idx_file.size, gzipped=gzipped)
+    try:
+        with atomic_path(destination) as tmp, open(tmp, "wb") as out:
+            while chunk := stream.read(_CHUNK):
+                out.write(gunzip.feed(chunk))
+                progress.update(len(chunk))
+            gunzip.finish(idx_file.sha256)
+            progress.finish()
+    except _PayloadError as error:
+        raise _MirrorError(str(error)) from None
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+        raise _MirrorError(_describe(error), transient=True) from None
+
+
+class _PayloadError(Exception):
+    """The bytes from a mirror are not the expected payload."""
+
+
+class _BoundedGunzip:
+    """Incremental gunzip that never yields more than ``limit`` bytes and hashes what it yields.
+
+    ``gzipped=False`` passes bytes through (a payload unpacked by hand) with the same checks.
+    Several concatenated gzip members are accepted, as ``gzip -d`` does; zero padding after the
+    last member is ignored.
+    """
+
+    def __init__(self, limit: int, *, gzipped: bool) -> None:
+        self.limit, self.size = limit, 0
+        self.digest = hashlib.sha256()
+        self.head = b""
+        self._inflater = zlib.decompressobj(wbits=31) if gzipped else None
+
+    def feed(self, data: bytes) -> bytes:
+        """Decompress the next compressed bytes; return the payload bytes they produce."""
+        if self._inflater is None:
+            return self._accept(data)
+        pieces = []
+        while data:
+            if self._inflater.eof:
+                if not data.strip(b"\0"):
+                    break
+                self._inflater = zlib.decompressobj(wbits=31)
+            try:
+                # max_length: inflate at most one byte past the limit, so a bomb stops here
+                piece = self._inflater.decompress(data, self.limit - self.size + 1)
+            except zlib.error as error:
+                raise _PayloadError(f"not a valid gzip stream ({error})") from None
+            pieces.append(self._accept(piece))
+            data = self._inflater.unconsumed_tail or self._inflater.unused_data
+        return b"".join(pieces)
+
+    def _accept(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise _PayloadError(
+                f"decompresses to more than the expected {self.limit} bytes; refused "
+                "(a different file, or a gzip bomb)"
+            )
+        if len(self.head) < 4:
+            self.head += piece[: 4 - len(self.head)]
+        self.digest.update(piece)
+        return piece
+
+    def finish(self, sha256: str) -> None:
+        """Raise _PayloadError unless the stream ended cleanly with the expected payload."""
+        if self._inflater is not None and not self._inflater.eof:
+            raise _PayloadError("the gzip stream is truncated (no end-of-stream marker)")
+        if self.size != self.limit:
+            raise _PayloadError(f"decompresses to {self.size} bytes, expected {self.limit}")
+        if self.digest.hexdigest() != sha256:
+            magic = int.from_bytes(self.head, "big")
+            raise _PayloadError(
+                f"sha256 of the payload is {self.digest.hexdigest()}, expected {sha256} "
+                f"(its IDX magic number reads {magic}); the mirror serves a different or "
+                "corrupted file"
+            )
+
+
+def _describe(reason: object) -> str:
+    if isinstance(reason, TimeoutError):
+        return "timed out"
+    if isinstance(reason, http.client.IncompleteRead):
+        return "the connection closed before the whole file arrived"
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return str(reason)
+
+
+class _Progress:
+    """Calls ``on_progress`` every ~0.5 s and at the end; logs downloads longer than ~3 s."""
+
+    def __init__(self, name: str, total: int | None,
+                 on_progress: Callable[[DownloadProgress], None] | None) -> None:
+        self.name, self.total, self.on_progress = name, total, on_progress
+        self.done = 0
+        self.start = self.last_call = self.last_log = time.monotonic()
+
+    def update(self, n_bytes: int) -> None:
+        self.done += n_bytes
+        now = time.monotonic()
+        if now - self.last_call >= _PROGRESS_EVERY:
+            self.last_call = now
+            slow = now - self.start >= _LOG_AFTER
+            self._report(now, log=slow and now - self.last_log >= _LOG_EVERY)
+
+    def finish(self) -> None:
+        now = time.monotonic()
+        self._report(now, log=now - self.start >= _LOG_AFTER)
+
+    def _report(self, now: float, *, log: bool) -> None:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.done / elapsed
+        eta = (self.total - self.done) / rate if self.total and rate > 0 else None
+        snapshot = DownloadProgress(self.name, self.done, self.total, rate, eta)
+        if self.on_progress is not None:
+            self.on_progress(snapshot)
+        if log:
+            self.last_log = now
+            logger.info("%s: %s", self.name, format_progress(snapshot))
+
+
+def format_progress(progress: DownloadProgress) -> str:
+    """``"3.1 / 9.9 MB at 2.4 MB/s, ETA 3 s"``: one line for a console or a log."""
+    total = f" / {progress.total / 1e6:.1f}" if progress.total else ""
+    eta = f", ETA {progress.eta:.0f} s" if progress.eta is not None else ""
+    return f"{progress.done / 1e6:.1f}{total} MB at {progress.rate / 1e6:.1f} MB/s{eta}"

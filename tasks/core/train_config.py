@@ -1,0 +1,123 @@
+"""The training configuration of the 784-hidden-10 network, and its named presets.
+
+One frozen pydantic model holds every knob of :func:`tasks.core.train.train_network`. The
+presets are plain instances of it: ``original`` (the published project, reproduced exactly),
+``full-batch`` (the original's "~90 % in 200 iterations" claim) and ``fast`` (minibatch Adam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tasks.core.errors import ConfigError
+
+Optimizer = Literal["sgd", "gd", "momentum", "adam"]
+MINIBATCH_OPTIMIZERS = ("momentum", "adam")
+
+
+class TrainConfig(BaseModel):
+    """Every setting of one training run; the defaults are the ``original`` preset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hidden: int = Field(20, ge=1, le=4096, description="Hidden ReLU units.")
+    optimizer: Optimizer = Field(
+        "sgd", description="sgd: one random sample per update (the original); gd: full-batch "
+        "gradient descent; momentum: minibatch SGD with momentum; adam: minibatch Adam.")
+    lr: float = Field(0.01, gt=0, description="Initial learning rate.")
+    l2: float = Field(0.1, ge=0, description="λ of the loss term ½·λ·(‖W_1‖² + ‖W_2‖²).")
+    weight_decay: float = Field(
+        0.0, ge=0, description="Decoupled weight decay per update (AdamW style), applied to "
+        "W_1 and W_2 by the momentum and adam optimizers only; 0 disables it.")
+    schedule: Literal["exponential", "constant", "cosine"] = Field(
+        "exponential", description="Learning-rate schedule over updates.")
+    decay: float = Field(0.96, gt=0, le=1,
+                         description="Exponential schedule: lr·decay^(step//decay_every).")
+    decay_every: int = Field(50, ge=1, description="Exponential schedule: updates per decay.")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine schedule: final lr / lr.")
+    steps: int | None = Field(5001, ge=1, description="Updates to run (sgd and gd).")
+    epochs: int | None = Field(None, ge=1, description="Passes over the data (momentum and adam).")
+    batch_size: int = Field(1, ge=1,
+                            description="Samples per update (momentum and adam; sgd uses 1).")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum, or Adam's β1.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam's β2.")
+    eps: float = Field(1e-8, gt=0, description="Adam's ε.")
+    seed: int = Field(1, ge=0,
+                      description="Seeds initialization and sampling; same seed, same bits.")
+    dtype: Literal["float64", "float32"] = Field(
+        "float64", description="Parameter and arithmetic dtype.")
+    init: Literal["normal", "he"] = Field(
+        "normal", description="normal: W = randn·init_scale (the original); "
+        "he: W = randn·init_scale·sqrt(2/fan_in).")
+    init_scale: float = Field(0.01, gt=0, description="Multiplier of the initial weights.")
+    eval_every: int = Field(50, ge=1, description="Updates between history points.")
+    history_train_samples: int | None = Field(
+        10_000, ge=1, description="History points measure train loss and accuracy on the first N "
+        "training samples (None: all) so the curve stays cheap; the final evaluation uses all.")
+    validation_size: int = Field(
+        0, ge=0, description="Samples held out from the END of the training set for model "
+        "selection; 0 trains on all of it.")
+
+    @model_validator(mode="after")
+    def _check_combination(self) -> TrainConfig:
+        if self.optimizer in ("sgd", "gd") and self.steps is None:
+            raise ValueError(f"steps is required for optimizer {self.optimizer!r}; set steps")
+        if self.optimizer in MINIBATCH_OPTIMIZERS and self.epochs is None:
+            raise ValueError(f"epochs is required for optimizer {self.optimizer!r}; set epochs")
+        if self.optimizer == "sgd" and self.batch_size != 1:
+            raise ValueError("batch_size must be 1 for optimizer 'sgd' (one sample per update); "
+                             "use 'momentum' or 'adam' for minibatches")
+        return self
+
+
+_ORIGINAL = TrainConfig()
+"""The published project: 5001 single-sample SGD steps, np.random.seed(1), float64 -> 0.8775."""
+
+_FULL_BATCH = TrainConfig(
+    optimizer="gd", lr=0.1, l2=0.1, schedule="constant", steps=200, batch_size=1,
+    dtype="float32", eval_every=10, history_train_samples=None,
+)
+"""The original's other claim, "~90 % in 200 iterations" of full-batch gradient descent.
+
+lr 0.1 with the original's λ 0.1 and init (measured: 89.5 % test); float32 halves the time of
+the 200 full passes and changes no reported digit.
+"""
+
+_FAST = TrainConfig(
+    optimizer="adam", lr=0.002, l2=0.002, weight_decay=0.0, schedule="cosine", min_lr_ratio=0.0,
+    steps=None, epochs=10, batch_size=64, momentum=0.9, beta2=0.999, seed=0,
+    dtype="float32", init="he", init_scale=1.0, eval_every=938, validation_size=0,
+)
+"""Minibatch Adam, batch 64, cosine decay from lr 0.002 to 0, λ 0.002, He init, float32, 10 epochs.
+
+Chosen on a validation split (train on the first 50,000 training images, score the last
+10,000; seeds 0 and 1), never on the test set: over batch {32, 64, 128} x lr {0.001 … 0.02} x
+λ {0, 3e-4 … 2e-3}, this was the best mean validation accuracy (96.4 %); lr ≥ 0.01 lost 1-8
+points, λ = 0 about half a point. The preset then trains on all 60,000 images; measured test
+accuracy over seeds 0-4: 96.3 % mean (96.1-96.6 %). History every 938 updates = one epoch.
+"""
+
+PRESETS: Mapping[str, TrainConfig] = MappingProxyType({
+    "original": _ORIGINAL, "full-batch": _FULL_BATCH, "fast": _FAST,
+})
+
+PRESET_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
+    "original": "the published project exactly: 5001 single-sample SGD steps, lr 0.01 decayed "
+                "x0.96 every 50, λ 0.1, seed 1, float64 (test accuracy 0.8775)",
+    "full-batch": "200 iterations of full-batch gradient descent, lr 0.1, λ 0.1 (~89.5 % test)",
+    "fast": "10 epochs of minibatch Adam, batch 64, lr 0.002 cosine, λ 0.002, He init, float32 "
+            "(96.3 % mean test over 5 seeds)",
+})
+
+
+def get_preset(name: str) -> TrainConfig:
+    """The preset called ``name``; :class:`ConfigError` listing the known ones otherwise."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise ConfigError(f"unknown training preset {name!r}; known presets: {known}") from None

@@ -1,0 +1,45 @@
+"""Where everything goes: every path derives from the one artifacts directory.
+
+    artifacts/
+      <dataset>/raw/        verified IDX payloads
+      <dataset>/parquet/    train.parquet, test.parquet
+      <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
+      latest -> <dataset>/models/<id>   the last successful run
+      .cache/               Prefect result records and our manifests (JSON)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.cache import cache_root_for
+from tasks.config import FlowConfig
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folders of one artifacts directory for one dataset (absolute paths)."""
+
+    root: Path
+    dataset: str
+
+    @classmethod
+    def of(cls, config: FlowConfig) -> Layout:
+        return cls(Path(config.artifacts_dir).resolve(), config.data.dataset)
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / self.dataset / "raw"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.root / self.dataset / "parquet"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / self.dataset / "models"
+
+    @property
+    def cache_root(self) -> Path:
+        return cache_root_for(self.root)

@@ -1,0 +1,86 @@
+"""The model stages as Prefect tasks: train, then evaluate.
+
+Training writes into a folder named after what it learned from (the training settings and the
+digests of the data), so switching settings back and forth finds each earlier model again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from tasks.cache import Manifest, StageCachePolicy, digest_json, record_outputs, to_jsonable
+from tasks.core.atomic import write_text_atomic
+from tasks.core.checkpoint import load_params, save_params
+from tasks.core.datasets import load_split
+from tasks.core.export import write_history_csv
+from tasks.core.metrics import evaluate as evaluate_params
+from tasks.core.registry import get_dataset
+from tasks.core.train import TrainProgress, train_network
+from tasks.core.train_config import TrainConfig
+
+
+def model_dir(models_root: Path, data: Manifest, config: TrainConfig) -> Path:
+    """``models_root/<id>``: the id digests the settings and the training data's sha256s."""
+    digests = {name: entry["sha256"] for name, entry in data["outputs"].items()}
+    return Path(models_root) / digest_json([to_jsonable(config), digests])[:12]
+
+
+def _split_paths(data: Manifest) -> tuple[Path, Path]:
+    return Path(data["outputs"]["train"]["path"]), Path(data["outputs"]["test"]["path"])
+
+
+@task(name="train", cache_policy=StageCachePolicy(stage="train"))
+def train(data: Manifest, config: TrainConfig, models_root: Path, cache_root: Path) -> Manifest:
+    """Train the network; write ``params.npz`` and ``history.csv`` into the model folder."""
+    logger = get_run_logger()
+    train_path, test_path = _split_paths(data)
+    X_train, y_train = load_split(train_path)
+    X_test, y_test = load_split(test_path)
+    logger.info("training: %s", config.model_dump_json())
+    progress_id = create_progress_artifact(progress=0.0, description="Training progress (%)")
+    reported = [-100.0]
+
+    def report(point: TrainProgress) -> None:
+        # Every 10 %: a readable log and few API calls, whatever the history resolution.
+        percent = 100.0 * (point.step + 1) / point.total_steps
+        if percent - reported[0] < 10.0 and point.step + 1 < point.total_steps:
+            return
+        reported[0] = percent
+        logger.info("train %5.1f%%  step %d/%d  loss %.4f  train acc %.4f  test acc %.4f",
+                    percent, point.step + 1, point.total_steps, point.loss,
+                    point.train_accuracy, point.test_accuracy)
+        update_progress_artifact(progress_id, progress=min(percent, 100.0))
+
+    result = train_network(X_train, y_train, X_test, y_test, config, on_progress=report)
+    out = model_dir(models_root, data, config)
+    outputs = {"params": save_params(result.params, out / "params.npz"),
+               "history": out / "history.csv"}
+    write_history_csv(result.history, outputs["history"])
+    write_text_atomic(out / "config.json", config.model_dump_json(indent=1))
+    outputs["config"] = out / "config.json"
+    logger.info("trained in %.2f s; model folder %s", result.seconds, out)
+    return record_outputs(cache_root, outputs, seconds=result.seconds, steps=result.steps,
+                          dataset=data["info"]["dataset"])
+
+
+@task(name="evaluate", cache_policy=StageCachePolicy(stage="evaluate"))
+def evaluate(data: Manifest, model: Manifest, l2: float, cache_root: Path) -> Manifest:
+    """Score the trained parameters on train and test; write ``metrics.json``."""
+    params = load_params(Path(model["outputs"]["params"]["path"]))
+    class_names = get_dataset(data["info"]["dataset"]).class_names
+    metrics = {}
+    for split, path in zip(("train", "test"), _split_paths(data), strict=True):
+        X, y = load_split(path)
+        metrics[split] = evaluate_params(params, X, y, l2=l2, class_names=class_names).to_dict()
+    out = Path(model["outputs"]["params"]["path"]).parent / "metrics.json"
+    write_text_atomic(out, json.dumps(metrics, indent=1))
+    get_run_logger().info("test accuracy %.4f, train accuracy %.4f",
+                          metrics["test"]["accuracy"], metrics["train"]["accuracy"])
+    return record_outputs(cache_root, {"metrics": out},
+                          test_accuracy=metrics["test"]["accuracy"],
+                          train_accuracy=metrics["train"]["accuracy"],
+                          test_loss=metrics["test"]["loss"])

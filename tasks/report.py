@@ -1,0 +1,110 @@
+"""The last stages: export (CSV weights, plots, report file) and publish (what the user sees).
+
+``export`` is cached like every stage. ``publish`` always runs: it moves ``artifacts/latest`` to
+this run's model and posts the metrics table and the report to the Prefect UI, saying plainly
+when nothing was retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from tasks.cache import Manifest, StageCachePolicy, record_outputs
+from tasks.core.atomic import write_text_atomic
+from tasks.core.checkpoint import load_params
+from tasks.core.datasets import load_split
+from tasks.core.export import write_weights_csv
+from tasks.core.network import predict
+from tasks.core.plots import write_all_plots
+from tasks.core.registry import get_dataset
+from tasks.core.report import metrics_table_rows, render_report
+
+
+def _output(manifest: Manifest, name: str) -> Path:
+    return Path(manifest["outputs"][name]["path"])
+
+
+@task(name="export", cache_policy=StageCachePolicy(stage="export"))
+def export(data: Manifest, model: Manifest, evaluation: Manifest, cache_root: Path) -> Manifest:
+    """Write W_1.csv, W_2.csv, b_1.csv, b_2.csv, the four plots and report.md beside the model."""
+    params = load_params(_output(model, "params"))
+    out = _output(model, "params").parent
+    outputs: dict[str, Path] = write_weights_csv(params, out)
+    metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
+    X_test, y_test = load_split(Path(data["outputs"]["test"]["path"]))
+    plots = write_all_plots(
+        history=pd.read_csv(_output(model, "history")).to_dict("records"),
+        confusion=metrics["test"]["confusion"],
+        class_names=get_dataset(data["info"]["dataset"]).class_names,
+        X_test=X_test, y_test=y_test, y_pred=predict(params, X_test), W_1=params["W_1"],
+        out_dir=out)
+    outputs.update(plots)
+    report = render_report(title="mnist-flow model report", summary=_summary(model, evaluation),
+                           metrics=metrics, plots=plots)
+    write_text_atomic(out / "report.md", report)
+    outputs["report.md"] = out / "report.md"
+    get_run_logger().info("exported weights and plots to %s", out)
+    return record_outputs(cache_root, outputs)
+
+
+def _summary(model: Manifest, evaluation: Manifest) -> dict[str, Any]:
+    info = evaluation["info"]
+    return {"test accuracy": info["test_accuracy"], "train accuracy": info["train_accuracy"],
+            "test loss": info["test_loss"], "training seconds": model["info"]["seconds"],
+            "updates": model["info"]["steps"], "model folder": str(_output(model, "params").parent)}
+
+
+def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
+    """Make ``artifacts_dir/latest`` a relative symlink to ``model_folder``, atomically."""
+    latest = Path(artifacts_dir) / "latest"
+    staging = latest.with_name(f".latest.{os.getpid()}.tmp")
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(os.path.relpath(model_folder, latest.parent))
+    os.replace(staging, latest)
+    return latest
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manifest,
+            exported: Manifest, stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Point ``latest`` at this run's model; post the metrics table and report to Prefect."""
+    dataset = model["info"]["dataset"]
+    latest = point_latest(artifacts_dir, _output(model, "params").parent)
+    metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
+    retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
+    note = None if retrained else (
+        f"Nothing changed since run `{model['provenance']['flow_run']}` "
+        f"({model['provenance']['finished']}): data, code and parameters are the same, so the "
+        f"weights come from cache. Use `--force train` (or a new seed) to retrain.")
+    rows = [{"flow_run": flow_run.name, "preset": preset, "retrained": retrained, **row}
+            for row in metrics_table_rows(_scalars(metrics))]
+    create_table_artifact(key=f"{dataset}-metrics", table=rows,
+                          description=f"{dataset} accuracy and loss of run {flow_run.name}")
+    plots = {name: Path(entry["path"]) for name, entry in exported["outputs"].items()
+             if name.endswith(".png")}
+    create_markdown_artifact(
+        key=f"{dataset}-report", description=f"{dataset} run report",
+        markdown=render_report(title=f"{dataset} run {flow_run.name}",
+                               summary={"preset": preset, **_summary(model, evaluation)},
+                               metrics=metrics, plots=plots, stages=stages, note=note))
+    if note:
+        get_run_logger().info(note)
+    return {"latest": str(latest), "model_dir": str(_output(model, "params").parent),
+            "note": note, "test_accuracy": metrics["test"]["accuracy"],
+            "train_accuracy": metrics["train"]["accuracy"]}
+
+
+def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("n_samples", "accuracy", "loss")
+    return {split: {k: v for k, v in values.items() if k in keep}
+            for split, values in metrics.items()}
