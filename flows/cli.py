@@ -12,16 +12,17 @@ import importlib
 import logging
 import os
 import sys
+import tempfile
 import typing
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from pydantic import ValidationError
 
-from tasks.config import MIRROR_ENV, STAGES, FlowConfig, describe_validation_error
+from tasks.config import STAGES, FlowConfig, describe_validation_error
 from tasks.core.errors import ConfigError, MnistFlowError
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
@@ -52,8 +53,6 @@ TRAIN_OPTIONS: dict[str, tuple[type, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    presets = "; ".join(f"{name}: {text}" for name, text in PRESET_DESCRIPTIONS.items())
-    presets = presets.replace("%", "%%")  # argparse formats help with %
     commands = "\n".join(f"  {name:<9} {text}" for name, (_, text) in SUBCOMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="python flows/mnist_flow.py",
@@ -62,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download MNIST, preprocess it to Parquet, train the 784-20-10 numpy "
                     "network, evaluate it and export CSV weights and plots. Stages whose "
                     "inputs, parameters and code did not change come from cache.")
+    add_config_options(parser)
+    parser.add_argument("--explain", action="store_true",
+                        help="say for each stage whether it would run or come from cache, and "
+                             "why; run nothing")
+    return parser
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options :func:`config_from_args` reads (shared with ``serve``)."""
+    presets = "; ".join(f"{name}: {text}" for name, text in PRESET_DESCRIPTIONS.items())
+    presets = presets.replace("%", "%%")  # argparse formats help with %
     parser.add_argument("--preset", default="original", choices=sorted(PRESETS),
                         help=f"training preset (default: original). {presets}")
     group = parser.add_argument_group("hyperparameters (each overrides the preset)")
@@ -72,17 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                            choices=choices or None)
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
                         help="dataset (default: mnist)")
+    variables = ", ".join(f"${spec.mirror_env} for {name}" for name, spec in DATASETS.items()
+                          if spec.mirror_env)
     parser.add_argument("--mirror", help=f"one mirror instead of the public ones: an http(s):// "
                         f"or file:// URL or a folder holding the four .gz files "
-                        f"(default: ${MIRROR_ENV} if set)")
+                        f"(default: the dataset's own variable if set: {variables})")
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
                         help="where every output goes (default: ./artifacts)")
     parser.add_argument("--force", choices=STAGES, metavar="STAGE",
                         help=f"rerun STAGE and every stage after it ({', '.join(STAGES)})")
-    parser.add_argument("--explain", action="store_true",
-                        help="say for each stage whether it would run or come from cache, and "
-                             "why; run nothing")
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> FlowConfig:
@@ -106,8 +114,9 @@ def check_artifacts_dir(path: Path) -> None:
     """The artifacts directory exists (or can be made) and is writable."""
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot create the artifacts directory {path}: {error.strerror}; "
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigError(f"cannot create the artifacts directory {path}: {reason}; "
                           f"choose another with --artifacts-dir") from None
     if not path.is_dir() or not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise ConfigError(f"the artifacts directory {path} is not a writable folder; fix its "
@@ -117,10 +126,10 @@ def check_artifacts_dir(path: Path) -> None:
 def local_server_settings() -> contextlib.AbstractContextManager[Any]:
     """Point Prefect at a local server when one answers: ~3 s per run instead of ~11 s.
 
-    A user's own ``PREFECT_API_URL`` wins; with none and no server, Prefect starts its
-    temporary (ephemeral) one as usual.
+    A user's own ``PREFECT_API_URL`` (environment or Prefect profile) wins; with none and no
+    server, Prefect starts its temporary (ephemeral) one as usual.
     """
-    if os.environ.get("PREFECT_API_URL"):
+    if get_current_settings().api.url:
         return contextlib.nullcontext()
     try:
         with urllib.request.urlopen(LOCAL_SERVER + "/health", timeout=0.3) as response:
@@ -128,7 +137,28 @@ def local_server_settings() -> contextlib.AbstractContextManager[Any]:
                 return temporary_settings(updates={PREFECT_API_URL: LOCAL_SERVER})
     except OSError:
         pass
+    check_prefect_home()
     return contextlib.nullcontext()
+
+
+def check_prefect_home() -> None:
+    """Prefect's temporary server keeps its SQLite database in PREFECT_HOME: it must be writable.
+
+    Without this check an unwritable home costs ~25 s of server tracebacks before a timeout.
+    """
+    settings = get_current_settings()
+    url = settings.server.database.connection_url
+    if url is not None and not url.get_secret_value().startswith("sqlite"):
+        return
+    home = Path(settings.home)
+    try:
+        with tempfile.TemporaryFile(dir=home):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"the Prefect home {home} is not a writable folder ({error.strerror}); Prefect's "
+            f"temporary server keeps its database there. Set PREFECT_HOME to a writable folder, "
+            f"or PREFECT_API_URL to a running Prefect server") from None
 
 
 class _NoTracebackForUserErrors(logging.Filter):

@@ -45,6 +45,12 @@ logger = logging.getLogger(__name__)
 PROJECT_PACKAGE = "tasks.core"
 VERSIONED_LIBRARIES = ("numpy", "pyarrow", "pandas", "matplotlib")
 Manifest = dict[str, Any]
+# Prefect's JSONSerializer as StageRunner configures it: the only one a record may name.
+_JSON_SERIALIZER = {
+    "type": "json", "jsonlib": "json", "dumps_kwargs": {}, "loads_kwargs": {},
+    "object_encoder": "prefect.serializers.prefect_json_object_encoder",
+    "object_decoder": "prefect.serializers.prefect_json_object_decoder",
+}
 
 
 # ---------------------------------------------------------------- key components
@@ -212,6 +218,23 @@ class CacheStore:
     def drop_record(self, key: str) -> None:
         (self.records / key).unlink(missing_ok=True)
 
+    def record_problems(self, key: str) -> list[str]:
+        """Why Prefect's record for ``key`` must not be read (empty when it is safe).
+
+        Prefect deserializes a record with the serializer the record itself names, pickle
+        included, so a record planted in the folder could run code. Ours are JSON with the
+        default serializer and hold exactly the manifest; anything else is refused.
+        """
+        try:
+            record = json.loads((self.records / key).read_bytes())
+            serializer, result = record["metadata"]["serializer"], json.loads(record["result"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ["its Prefect record is not a JSON record"]
+        if serializer != _JSON_SERIALIZER or result != self.read_manifest(key) or (
+                "__class__" in record["result"]):
+            return ["its Prefect record is not the plain JSON of its manifest"]
+        return []
+
     def hit_problems(self, key: str) -> list[str]:
         """Why ``key`` cannot be served from cache; empty when it can."""
         manifest = self.read_manifest(key)
@@ -237,6 +260,8 @@ class StageCachePolicy(CachePolicy):
         store = CacheStore(Path(inputs["cache_root"]))
         key, components = stage_key(self.stage, task_ctx.task.fn, inputs, self.exclude)
         problems = store.hit_problems(key)
+        if not problems and (store.records / key).exists():
+            problems = store.record_problems(key)
         if problems and (store.records / key).exists():
             logger.info("%s: cached result ignored: %s", self.stage, "; ".join(problems))
             store.drop_record(key)
@@ -261,16 +286,18 @@ def _without_provenance(value: Any) -> Any:
     return value
 
 
-def record_outputs(cache_root: Path, outputs: Mapping[str, Path], **info: Any) -> Manifest:
+def record_outputs(cache_root: Path, outputs: Mapping[str, Path], *,
+                   seconds: float | None = None, **info: Any) -> Manifest:
     """Called at the end of a stage: hash its outputs and save the manifest under the run's key.
 
     Returns the manifest, which is also the task's (JSON) result and the next stage's input.
-    ``provenance`` says which flow run made the outputs; it is left out of downstream keys.
+    ``provenance`` says which flow run made the outputs and how long the work took; it is left
+    out of downstream keys, so a rerun that reproduces the same bytes changes nothing after it.
     """
     manifest: Manifest = {
         "outputs": {name: file_entry(Path(path)) for name, path in outputs.items()},
         "info": to_jsonable(info),
-        "provenance": {"flow_run": flow_run.name or "", "finished": _now()},
+        "provenance": {"flow_run": flow_run.name or "", "finished": _now(), "seconds": seconds},
     }
     key = current_key()
     if key:
@@ -287,9 +314,17 @@ def result_storage(cache_root: Path) -> Path:
     return CacheStore(cache_root).records.resolve()
 
 
-def cache_root_for(artifacts_dir: Path) -> Path:
-    """The cache folder of an artifacts directory."""
-    return Path(artifacts_dir).resolve() / ".cache"
+def cache_root_for(artifacts_dir: Path, dataset: str) -> Path:
+    """The cache folder of one dataset in an artifacts directory.
+
+    One per dataset, so switching datasets never serves, or explains against, the other's runs.
+    """
+    return Path(artifacts_dir).resolve() / dataset / ".cache"
+
+
+def artifacts_dir_of(cache_root: Path) -> Path:
+    """The artifacts directory a cache folder belongs to (inverse of :func:`cache_root_for`)."""
+    return Path(cache_root).parent.parent
 
 
 def current_key() -> str | None:

@@ -40,8 +40,8 @@ class DataConfig(BaseModel):
     dataset: str = Field("mnist", description="Dataset to train on.")
     mirror: str | None = Field(
         None, description=f"One mirror to use instead of the defaults: an http(s):// or file:// "
-        f"URL, or a folder holding the four .gz files. Unset: ${MIRROR_ENV}, then the public "
-        f"mirrors.")
+        f"URL, or a folder holding the four .gz files. Unset: the dataset's variable "
+        f"(${MIRROR_ENV} for mnist), then the dataset's default mirrors.")
     timeout: float = Field(30.0, gt=0, le=600,
                            description="Seconds before a stalled request fails.")
     retries: int = Field(3, ge=0, le=10, description="Retries per mirror on transient failures.")
@@ -54,8 +54,14 @@ class DataConfig(BaseModel):
         return name
 
     def resolved_mirror(self) -> str | None:
-        """The user's mirror: this field, else ``$MNIST_MIRROR``, else None (the defaults)."""
-        return self.mirror or os.environ.get(MIRROR_ENV) or None
+        """The user's mirror: this field, else the dataset's own variable (``$MNIST_MIRROR``
+        for mnist, ``$FASHION_MNIST_MIRROR`` for fashion-mnist), else None (the defaults).
+
+        A variable never applies to another dataset: an MNIST folder would fail the Fashion
+        digests and, being the user's mirror, would replace the packaged copy.
+        """
+        env = DATASETS[self.dataset].mirror_env
+        return self.mirror or (os.environ.get(env) if env else None) or None
 
 
 class FlowConfig(BaseModel):

@@ -5,7 +5,8 @@
       <dataset>/parquet/    train.parquet, test.parquet
       <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
       latest -> <dataset>/models/<id>   the last successful run
-      .cache/               Prefect result records and our manifests (JSON)
+      <dataset>/.cache/     Prefect result records and our manifests (JSON), lock files
+      ledger.jsonl          one line per training run, every dataset (``... history``)
 """
 
 from __future__ import annotations
@@ -42,4 +43,4 @@ class Layout:
 
     @property
     def cache_root(self) -> Path:
-        return cache_root_for(self.root)
+        return cache_root_for(self.root, self.dataset)

@@ -28,6 +28,11 @@ class FlockLockManager(LockManager):
         self._held: dict[str, tuple[int, str]] = {}
         self._guard = threading.Lock()
 
+    def __reduce__(self) -> tuple[type, tuple[Path]]:
+        # Dask ships a task and its cache policy to worker processes; a held lock never
+        # travels, so the copy starts with no locks and a guard of its own.
+        return (type(self), (self.directory,))
+
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.lock"
 

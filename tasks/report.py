@@ -28,6 +28,7 @@ from tasks.core.network import predict
 from tasks.core.plots import write_all_plots
 from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
+from tasks.ledger import record_main_run
 
 
 def _output(manifest: Manifest, name: str) -> Path:
@@ -49,7 +50,8 @@ def export(data: Manifest, model: Manifest, evaluation: Manifest, cache_root: Pa
         X_test=X_test, y_test=y_test, y_pred=predict(params, X_test), W_1=params["W_1"],
         out_dir=out)
     outputs.update(plots)
-    report = render_report(title="mnist-flow model report", summary=_summary(model, evaluation),
+    report = render_report(title=f"{data['info']['dataset']} model report",
+                           summary=_summary(model, evaluation),
                            metrics=metrics, plots=plots)
     write_text_atomic(out / "report.md", report)
     outputs["report.md"] = out / "report.md"
@@ -60,7 +62,7 @@ def export(data: Manifest, model: Manifest, evaluation: Manifest, cache_root: Pa
 def _summary(model: Manifest, evaluation: Manifest) -> dict[str, Any]:
     info = evaluation["info"]
     return {"test accuracy": info["test_accuracy"], "train accuracy": info["train_accuracy"],
-            "test loss": info["test_loss"], "training seconds": model["info"]["seconds"],
+            "test loss": info["test_loss"], "training seconds": model["provenance"]["seconds"],
             "updates": model["info"]["steps"], "model folder": str(_output(model, "params").parent)}
 
 
@@ -82,6 +84,10 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
     latest = point_latest(artifacts_dir, _output(model, "params").parent)
     metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
     retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
+    record_main_run(artifacts_dir, dataset=dataset, preset=preset, retrained=retrained,
+                    model_folder=_output(model, "params").parent,
+                    metrics={f"{split}_accuracy": metrics[split]["accuracy"]
+                             for split in ("train", "test", "validation") if split in metrics})
     note = None if retrained else (
         f"Nothing changed since run `{model['provenance']['flow_run']}` "
         f"({model['provenance']['finished']}): data, code and parameters are the same, so the "

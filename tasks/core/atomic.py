@@ -8,13 +8,19 @@ for finished. ``os.replace`` is atomic within one filesystem, which the same fol
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tasks.core.errors import OutputError
+
 _CHUNK = 1 << 20
+# Failures of the destination itself; other OSErrors in the body (a dropped download, an
+# unreadable source) belong to the caller and pass through unchanged.
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
 def sha256_file(path: Path) -> str:
@@ -36,20 +42,36 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it into place on success.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``destination`` is left as it was.
+    ``destination`` is left as it was. A full disk or a read-only or unwritable folder raises
+    :class:`OutputError` naming ``destination``.
     """
     destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
-                                    dir=destination.parent)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".tmp",
+                                        dir=destination.parent)
+    except OSError as error:
+        raise _output_error(destination, error) from error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, destination)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        if error.errno in _OUTPUT_ERRNOS:
+            raise _output_error(destination, error) from error
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _output_error(destination: Path, error: OSError) -> OutputError:
+    reason = os.strerror(error.errno) if error.errno else str(error)
+    return OutputError(f"cannot write {destination}: {reason}; free disk space or make "
+                       f"{destination.parent} writable (or choose another --artifacts-dir), "
+                       f"then run again: finished stages are kept")
 
 
 def write_bytes_atomic(destination: Path, data: bytes) -> None:

@@ -27,3 +27,7 @@ class TrainingDivergedError(MnistFlowError):
 
 class WeightsError(MnistFlowError):
     """Exported weight files are missing or malformed."""
+
+
+class OutputError(MnistFlowError):
+    """An output cannot be written: the disk is full, or a folder is read-only or not ours."""

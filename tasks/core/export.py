@@ -27,8 +27,17 @@ _FLOAT32_DIGITS = 9
 
 
 def write_weights_csv(params: Params, out_dir: Path) -> dict[str, Path]:
-    """Write ``W_1.csv, b_1.csv, W_2.csv, b_2.csv`` into ``out_dir``; return name -> path."""
+    """Write ``W_1.csv, b_1.csv, W_2.csv, b_2.csv`` into ``out_dir``; return name -> path.
+
+    Raises :class:`WeightsError` (writing nothing) if any parameter holds NaN or infinity:
+    such a file would load and predict garbage.
+    """
     out_dir = Path(out_dir)
+    for name in PARAM_NAMES:
+        if not np.isfinite(params[name]).all():
+            raise WeightsError(f"refusing to write {out_dir / (name + '.csv')}: parameter {name} "
+                               f"holds NaN or infinite values; the training diverged, lower "
+                               f"`lr` or `l2` and train again")
     paths: dict[str, Path] = {}
     for name in PARAM_NAMES:
         array = np.asarray(params[name])
@@ -63,7 +72,8 @@ def _read_text(path: Path) -> str:
                            f"{', '.join(n + '.csv' for n in PARAM_NAMES)} written by the export "
                            f"stage; run the pipeline again or point --weights at that folder")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise WeightsError(f"weights file {path} cannot be read as text ({error}); "
                            f"re-export the weights") from None

@@ -74,20 +74,29 @@ def resolve_mirrors(spec: DatasetSpec, user_mirror: str | None) -> list[str]:
 
     ``user_mirror`` is an ``http(s)://`` URL, a ``file://`` URL or a plain folder path. A user
     pointing at a local copy must never wait on internet timeouts, so it replaces the defaults.
+    A default mirror that is a local folder (a packaged copy) is used first when it exists and
+    skipped with a log line when it does not: most machines simply lack the package.
     """
     if user_mirror is None or not user_mirror.strip():
-        return list(spec.mirrors)
+        return [mirror for mirror in spec.mirrors if _default_mirror_present(spec, mirror)]
     mirror = user_mirror.strip()
     if "://" in mirror:
         scheme = urllib.parse.urlsplit(mirror).scheme.lower()
         if scheme not in ("http", "https", "file"):
+            where = f"--mirror or ${spec.mirror_env}" if spec.mirror_env else "--mirror"
             raise ConfigError(
                 f"mirror {mirror!r}: expected an http(s):// URL, a file:// URL or a folder "
-                f"path, found the scheme {scheme!r}; pass one of those with --mirror or "
-                "MNIST_MIRROR"
+                f"path, found the scheme {scheme!r}; pass one of those with {where}"
             )
         return [mirror]
     return [str(Path(mirror).expanduser())]
+
+
+def _default_mirror_present(spec: DatasetSpec, mirror: str) -> bool:
+    if "://" in mirror or Path(mirror).is_dir():
+        return True
+    logger.info("%s: skipping the local mirror %s (no such folder)", spec.name, mirror)
+    return False
 
 
 def fetch_dataset(spec: DatasetSpec, mirrors: Sequence[str], raw_dir: Path, *,
@@ -150,9 +159,10 @@ def _all_failed_message(spec: DatasetSpec, idx_file: IdxFile,
     lines = [f"could not get {idx_file.remote_name} ({spec.name}) from any mirror:"]
     lines += [f"  - {mirror}: {reason}" for mirror, reason in failures]
     names = ", ".join(f.remote_name for f in spec.files.values())
+    variable = f" or the environment variable {spec.mirror_env}" if spec.mirror_env else ""
     lines.append(
         f"If you have a copy of the files ({names}), point at its folder with "
-        "--mirror /path/to/folder or the environment variable MNIST_MIRROR."
+        f"--mirror /path/to/folder{variable}."
     )
     return "\n".join(lines)
 
@@ -236,6 +246,11 @@ def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: in
             while chunk := stream.read(_CHUNK):
                 out.write(gunzip.feed(chunk))
                 progress.update(len(chunk))
+            if total is not None and progress.done < total:
+                # a dropped connection reads as a clean end: blame the network, not the file
+                missing = total - progress.done
+                raise _MirrorError(_describe(http.client.IncompleteRead(b"", missing)),
+                                   transient=True)
             gunzip.finish(idx_file.sha256)
             progress.finish()
     except _PayloadError as error:

@@ -7,6 +7,7 @@ Images use magic 2051 (3 dims: n, rows, cols), labels 2049 (1 dim: n).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ def _read_header(data: bytes, source: str, magic: int, n_dims: int) -> tuple[int
             "this is not the right IDX file (or not IDX at all), check the mirror"
         )
     dims = tuple(int(d) for d in header[1:])
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
+    # Python ints: four uint32 dimensions overflow int64, and a wrapped product could match
+    expected = header_len + math.prod(dims)
     if len(data) != expected:
         raise DataError(
             f"{source}: header {dims} implies {expected} bytes, found {len(data)}; "

@@ -17,6 +17,9 @@ from tasks.core.datasets import standardize_images
 from tasks.core.errors import DataError
 
 SIDE = 28
+# A digit needs far fewer pixels; refusing larger headers before decoding keeps a crafted
+# "decompression bomb" (tiny file, gigapixel header) from filling memory.
+MAX_PIXELS = 40_000_000
 
 
 def load_user_image(path: Path, *, invert: bool | None = None) -> NDArray[np.float32]:
@@ -40,14 +43,23 @@ def read_grayscale_28(path: Path) -> NDArray[np.uint8]:
         raise DataError(f"image {path} does not exist; pass the path of a PNG or JPEG file")
     try:
         with Image.open(path) as image:
+            _check_size(path, image.size)
             image.load()
             gray = _to_gray(image)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+            SyntaxError, EOFError) as error:
         raise DataError(f"{path} is not a readable image ({error}); pass a PNG or JPEG of a "
                         f"handwritten digit") from None
     if gray.size != (SIDE, SIDE):
         gray = gray.resize((SIDE, SIDE), Image.Resampling.LANCZOS)
     return np.asarray(gray, dtype=np.uint8).copy()
+
+
+def _check_size(path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+        raise DataError(f"image {path} is {width}x{height} pixels; expected at least 1x1 and at "
+                        f"most {MAX_PIXELS:,} pixels; crop or scale the digit down")
 
 
 def _to_gray(image: Image.Image) -> Image.Image:
@@ -58,6 +70,8 @@ def _to_gray(image: Image.Image) -> Image.Image:
         return Image.alpha_composite(paper, rgba).convert("L")
     if image.mode in ("I", "I;16", "F"):
         values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ValueError("it holds NaN or infinite pixel values")
         span = values.max() - values.min()
         scaled = (values - values.min()) / span * 255 if span else np.zeros_like(values)
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L")

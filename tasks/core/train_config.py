@@ -22,7 +22,8 @@ MINIBATCH_OPTIMIZERS = ("momentum", "adam")
 class TrainConfig(BaseModel):
     """Every setting of one training run; the defaults are the ``original`` preset."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `lr=inf` passes `gt=0` and would only fail deep inside training
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     hidden: int = Field(20, ge=1, le=4096, description="Hidden ReLU units.")
     optimizer: Optimizer = Field(
@@ -46,7 +47,8 @@ class TrainConfig(BaseModel):
     momentum: float = Field(0.9, ge=0, lt=1, description="Momentum, or Adam's β1.")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam's β2.")
     eps: float = Field(1e-8, gt=0, description="Adam's ε.")
-    seed: int = Field(1, ge=0,
+    # le: numpy's RandomState (the sgd and gd loops) takes seeds below 2**32 only
+    seed: int = Field(1, ge=0, le=2**32 - 1,
                       description="Seeds initialization and sampling; same seed, same bits.")
     dtype: Literal["float64", "float32"] = Field(
         "float64", description="Parameter and arithmetic dtype.")

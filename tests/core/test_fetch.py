@@ -60,6 +60,7 @@ def tiny(tmp_path: Path) -> tuple[DatasetSpec, Path, dict[str, bytes]]:
         }),
         mirrors=("http://127.0.0.1:9/",),
         class_names=tuple("0123456789"),
+        mirror_env="MNIST_MIRROR",
     )
     folder = tmp_path / "good"
     folder.mkdir()

@@ -76,7 +76,7 @@ def test_write_all_plots_writes_four_valid_modest_pngs_and_nothing_else(
     assert sizes["acc_and_loss_rate.png"] == (1200, 440)
     assert sizes["confusion_matrix.png"] == (740, 640)
     assert sizes["misclassified.png"] == (850, round((1.8 * 3 + 0.7) * 100))
-    assert sizes["hidden_weights.png"] == (round(1.7 * 5 * 100 + 100), round((1.7 * 4 + 0.8) * 100))
+    assert sizes["hidden_weights.png"] == (round(1.7 * 5 * 100 + 100), round((1.7 * 4 + 1.0) * 100))
     for path in paths.values():
         assert path.stat().st_size < 150_000, path
 
@@ -188,7 +188,7 @@ def test_constant_image_and_dead_unit_draw_without_warnings(tmp_path: Path) -> N
 def test_hidden_weights_draws_at_most_limit_units(tmp_path: Path) -> None:
     W_1 = np.random.default_rng(1).standard_normal((50, 784))
     width, height = _png_size(plot_hidden_weights(W_1, tmp_path / "w.png", limit=25))
-    assert (width, height) == (round(1.7 * 5 * 100 + 100), round((1.7 * 5 + 0.8) * 100))
+    assert (width, height) == (round(1.7 * 5 * 100 + 100), round((1.7 * 5 + 1.0) * 100))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,154 @@
+"""The run ledger: one JSON line per training (main flow or sweep point), appended, never edited.
+
+Each line says when, what (every training setting and the seed), on which data (a digest of
+the Parquet splits' recorded sources and preprocessing), with which code and library versions,
+and how well it scored. Appends are a single ``write`` of one complete line on a file opened
+with ``O_APPEND``: the kernel places each write at the end, so concurrent writers (sweep
+workers, two flows) never interleave within a line on a local filesystem, and a crash can at
+worst leave a torn last line, which the reader skips with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tasks.core.datasets import read_split_metadata
+from tasks.core.errors import OutputError
+
+logger = logging.getLogger(__name__)
+
+LEDGER_NAME = "ledger.jsonl"
+# The identity of a split: where its pixels came from and how they were transformed.
+_DATA_KEYS = ("mnist_flow.preprocessing", "mnist_flow.source_sha256.images",
+              "mnist_flow.source_sha256.labels")
+
+
+def ledger_path(artifacts_dir: Path) -> Path:
+    """``<artifacts>/ledger.jsonl``: one ledger per artifacts directory, all datasets.
+
+    Outside the cache folders, so clearing a cache never loses the history of runs.
+    """
+    return Path(artifacts_dir) / LEDGER_NAME
+
+
+def data_digest(split_paths: Mapping[str, Path]) -> str:
+    """A short digest naming the data of ``{"train": path, "test": path}`` Parquet splits.
+
+    Read from the splits' metadata (source payload sha256s and preprocessing version), so it is
+    cheap: no 200 MB file is hashed. The cache separately checks the files' own bytes.
+    """
+    digest = hashlib.sha256()
+    for split in sorted(split_paths):
+        metadata = read_split_metadata(Path(split_paths[split]))
+        for key in _DATA_KEYS:
+            digest.update(f"{split}:{key}={metadata.get(key, '')}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def make_entry(*, kind: str, run: str, dataset: str, parameters: Mapping[str, Any],
+               data: str, code: str, versions: Mapping[str, str], metrics: Mapping[str, Any],
+               cached: bool, model_dir: Path, **extra: Any) -> dict[str, Any]:
+    """One ledger line as a dict. ``kind`` is ``main`` or ``sweep``; ``cached`` says the
+    weights came from an earlier identical training rather than being trained by this run."""
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "kind": kind, "run": run, "dataset": dataset,
+        "seed": parameters.get("seed"), "parameters": dict(parameters),
+        "data_digest": data, "code_digest": code, "versions": dict(versions),
+        "metrics": dict(metrics), "cached": cached, "model_dir": str(model_dir), **extra,
+    }
+
+
+def append_entry(path: Path, entry: Mapping[str, Any]) -> None:
+    """Append ``entry`` as one line, with one ``write`` on an ``O_APPEND`` descriptor."""
+    line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise OutputError(f"cannot append to the run ledger {path}: {error.strerror}; "
+                          f"check the artifacts directory is writable and not full") from None
+    if written != len(line):
+        raise OutputError(f"the run ledger {path} took {written} of {len(line)} bytes (disk "
+                          f"full?); free space, then delete its torn last line")
+
+
+def read_entries(path: Path, *, last: int | None = None) -> list[dict[str, Any]]:
+    """The ledger's entries, oldest first (only the ``last`` N if given); none if absent.
+
+    A line that is not a JSON object (a write cut short by a crash) is skipped with a warning.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if isinstance(entry, dict):
+            entries.append(entry)
+        elif line.strip():
+            logger.warning("%s line %d is not a complete entry; skipped", path, number)
+    return entries[-last:] if last else entries
+
+
+# ---------------------------------------------------------------- the history table
+_SCORES = (("validation_accuracy", "val acc"), ("test_accuracy", "test acc"),
+           ("train_accuracy", "train acc"))
+
+
+def varying_parameters(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The settings whose value differs between ``entries`` (seed first), sorted otherwise."""
+    names = sorted({name for e in entries for name in e.get("parameters", {})})
+    varying = [n for n in names
+               if len({json.dumps(e.get("parameters", {}).get(n)) for e in entries}) > 1]
+    return sorted(varying, key=lambda n: (n != "seed", n))
+
+
+def history_rows(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Header and text rows of the runs side by side: the settings that differ, the scores."""
+    params = varying_parameters(entries)
+    header = ["time", "kind", "run", "cached", *params, *(label for _, label in _SCORES),
+              "data", "code"]
+    rows = []
+    for e in entries:
+        metrics, values = e.get("metrics", {}), e.get("parameters", {})
+        rows.append([
+            str(e.get("time", ""))[:19].replace("T", " "), str(e.get("kind", "")),
+            str(e.get("run", "")), "yes" if e.get("cached") else "no",
+            *(_cell(values.get(n)) for n in params),
+            *(_cell(metrics.get(key)) for key, _ in _SCORES),
+            str(e.get("data_digest", ""))[:8], str(e.get("code_digest", ""))[:8]])
+    return header, rows
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned text table."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in (header, *rows)]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if 0.001 <= abs(value) < 1 else f"{value:g}"
+    return str(value)

@@ -1,0 +1,52 @@
+"""Writing one ledger line for a training, from what a task knows (see :mod:`tasks.core.ledger`).
+
+Shared by the main flow's ``publish`` and the sweep's point and finish tasks, so both kinds of
+run describe themselves with the same fields, the same data digest and the same code digest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prefect.runtime import flow_run
+
+from tasks.cache import code_digest, library_versions
+from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry
+from tasks.core.train import train_network
+from tasks.layout import Layout
+
+
+def training_code_digest() -> str:
+    """Digest of the training code: ``train_network`` and the project modules it runs."""
+    return code_digest(train_network)[0]
+
+
+def record_training(artifacts_dir: Path, *, kind: str, dataset: str, parameters: Mapping[str, Any],
+                    splits: Mapping[str, Path], metrics: Mapping[str, Any], cached: bool,
+                    model_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Append one line for a training to ``<artifacts>/ledger.jsonl``; return the entry."""
+    entry = make_entry(kind=kind, run=flow_run.name or "", dataset=dataset,
+                       parameters=parameters, data=data_digest(splits),
+                       code=training_code_digest(), versions=library_versions(),
+                       metrics=metrics, cached=cached, model_dir=model_dir, **extra)
+    append_entry(ledger_path(artifacts_dir), entry)
+    return entry
+
+
+def model_parameters(model_folder: Path) -> dict[str, Any]:
+    """The training settings saved beside a model (``config.json``, written by ``train``)."""
+    return json.loads((Path(model_folder) / "config.json").read_text(encoding="utf-8"))
+
+
+def record_main_run(artifacts_dir: Path, *, dataset: str, preset: str, model_folder: Path,
+                    metrics: Mapping[str, Any], retrained: bool) -> dict[str, Any]:
+    """The main flow's line: its model's saved settings, scores, and whether it trained."""
+    parquet = Layout(Path(artifacts_dir).resolve(), dataset).parquet_dir
+    return record_training(artifacts_dir, kind="main", dataset=dataset,
+                           parameters=model_parameters(model_folder),
+                           splits={s: parquet / f"{s}.parquet" for s in ("train", "test")},
+                           metrics=metrics, cached=not retrained, model_dir=model_folder,
+                           preset=preset)

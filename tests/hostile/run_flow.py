@@ -1,0 +1,94 @@
+"""Run ``flows/mnist_flow.py`` as a user would, with one fault injected into one stage.
+
+    python tests/hostile/run_flow.py [--stall=STAGE] [--enospc=STAGE] [flow options ...]
+
+Every stage's core function is wrapped to print ``hostile: STAGE called`` when it starts (a
+stage that comes from cache prints nothing). ``--stall=STAGE`` then prints ``hostile: STAGE
+stalled`` and sleeps, as a long stage would, so a test can send SIGINT right there.
+``--enospc=preprocess|export`` makes that stage's file writes fail with ``ENOSPC`` (disk full)
+after part of the bytes. The task code, hence every cache key, is unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import importlib
+import runpy
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STALL_SECONDS = 120.0
+
+# stage -> (task module, name of the core function that task calls)
+STAGE_CALLS = {
+    "download": ("tasks.data", "fetch_dataset"),
+    "preprocess": ("tasks.data", "preprocess_dataset"),
+    "train": ("tasks.model", "train_network"),
+    "evaluate": ("tasks.model", "evaluate_params"),
+    "export": ("tasks.report", "write_weights_csv"),
+}
+
+
+def _wrap(stage: str, fn: Callable[..., Any], stall: bool) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        print(f"hostile: {stage} called", flush=True)
+        if stall:
+            print(f"hostile: {stage} stalled", flush=True)
+            time.sleep(STALL_SECONDS)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _disk_full(path: Any) -> None:
+    Path(path).write_bytes(b"PAR1 half a file")  # a partial write, then the disk is full
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _inject_enospc(stage: str) -> None:
+    if stage == "preprocess":
+        import pyarrow.parquet
+
+        def full_parquet(table: Any, where: Any, **options: Any) -> None:
+            _disk_full(where)
+
+        pyarrow.parquet.write_table = full_parquet
+    elif stage == "export":
+        from tasks.core import atomic, export
+
+        real = export.write_text_atomic
+
+        def full_text(destination: Path, text: str) -> None:
+            if Path(destination).name == "history.csv":  # the train stage's file
+                return real(destination, text)
+            with atomic.atomic_path(destination) as tmp:
+                _disk_full(tmp)
+
+        export.write_text_atomic = full_text
+    else:
+        raise SystemExit(f"--enospc supports preprocess and export, not {stage}")
+
+
+def main() -> None:
+    options = {arg.split("=")[0]: arg.split("=")[1] for arg in sys.argv[1:]
+               if arg.startswith(("--stall=", "--enospc="))}
+    argv = [arg for arg in sys.argv[1:] if not arg.startswith(("--stall=", "--enospc="))]
+    sys.path.insert(0, str(REPO_ROOT))
+    for stage, (module_name, name) in STAGE_CALLS.items():
+        module = importlib.import_module(module_name)
+        setattr(module, name, _wrap(stage, getattr(module, name),
+                                    stage == options.get("--stall")))
+    if "--enospc" in options:
+        _inject_enospc(options["--enospc"])
+    sys.argv = [str(REPO_ROOT / "flows" / "mnist_flow.py"), *argv]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
