@@ -95,6 +95,30 @@ def measure(mode: str, env: dict[str, str], mirror: str, repeat: int) -> dict[st
     return row
 
 
+# Prefect settings that look like they could shorten the temporary server's start.
+EPHEMERAL_VARIANTS: dict[str, dict[str, str]] = {
+    "defaults": {},
+    "no migration check": {"PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"},
+    "no background services": {
+        f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+        for name in ("SCHEDULER", "LATE_RUNS", "FOREMAN", "TRIGGERS", "EVENT_PERSISTER",
+                     "TASK_RUN_RECORDER", "REPOSSESSOR", "CANCELLATION_CLEANUP",
+                     "PAUSE_EXPIRATIONS")},
+}
+
+
+def measure_ephemeral_settings(env: dict[str, str], repeat: int) -> None:
+    """The empty flow's wall time in ephemeral mode under each settings variant."""
+    with tempfile.TemporaryDirectory() as scratch:
+        empty = Path(scratch) / "empty_flow.py"
+        empty.write_text(EMPTY_FLOW)
+        print(f"\n{'ephemeral start, settings':<28} {'floor s':>8}")
+        for name, settings in EPHEMERAL_VARIANTS.items():
+            seconds = min(timed([sys.executable, str(empty)], {**env, **settings})
+                          for _ in range(repeat))
+            print(f"{name:<28} {seconds:8.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mirror", default=os.environ.get("MNIST_MIRROR",
@@ -112,6 +136,7 @@ def main() -> None:
         with prefect_server(env) as url:
             rows["server"] = measure("server", {**env, "PREFECT_API_URL": url}, args.mirror,
                                      args.repeat)
+        measure_ephemeral_settings(env, args.repeat)
     print("\ntargets: cached <= floor + 1 s, cold (original preset) <= floor + 6 s")
     for mode, row in rows.items():
         cached_ok = row["cached"] - row["floor"] <= 1.0

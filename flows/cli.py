@@ -186,23 +186,33 @@ def main(flow: Callable[[FlowConfig], dict[str, Any]], argv: Sequence[str] | Non
     if argv and argv[0] in SUBCOMMANDS:
         return importlib.import_module(SUBCOMMANDS[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
-    try:
+
+    def work() -> None:
         config = config_from_args(args)
         if args.explain:
             from tasks.explain import explain
 
             for verdict in explain(config):
                 print(verdict)
-            return 0
-        for name in ("prefect.task_runs", "prefect.flow_runs"):
-            logging.getLogger(name).addFilter(_NoTracebackForUserErrors())
+            return
         with local_server_settings():
             result = flow(config)
         print_summary(result)
+
+    return exit_status(work, interrupted="finished stages are kept, rerun to resume")
+
+
+def exit_status(work: Callable[[], None], *, interrupted: str) -> int:
+    """Run ``work``: 0 when it finishes; one line on stderr and 2 for a user's error (no
+    traceback, in our output or Prefect's logs); 130 on Ctrl-C, saying what was kept."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logging.getLogger(name).addFilter(_NoTracebackForUserErrors())
+    try:
+        work()
         return 0
     except MnistFlowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; finished stages are kept, rerun to resume", file=sys.stderr)
+        print(f"interrupted; {interrupted}", file=sys.stderr)
         return 130

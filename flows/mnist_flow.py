@@ -13,6 +13,9 @@ import sys
 # Offline, Prefect's telemetry call fails noisily; the user's own setting wins.
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A run writes each large Parquet file once per process; Arrow's default allocator (mimalloc)
+# spends ~0.6 s warming up for it, the system allocator does not (bench/bench_flow.py).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 from typing import Any
 

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
 from tasks.config import describe_validation_error
-from tasks.core.errors import ConfigError, MnistFlowError
+from tasks.core.errors import ConfigError
 from tasks.core.registry import DATASETS
 from tasks.core.sweep import SearchSpace, parse_dimension, parse_value
 from tasks.core.train_config import PRESETS
@@ -206,21 +206,17 @@ def _cell(value: Any, column: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, run the sweep, print the leaderboard; return the exit status."""
-    from flows.cli import local_server_settings
+    from flows.cli import exit_status, local_server_settings
 
     args = build_parser().parse_args(argv)
-    try:
+
+    def work() -> None:
         config = config_from_args(args)
         with local_server_settings():
             result = run_sweep(config)
         print_summary(result)
-        return 0
-    except MnistFlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; finished points are kept, rerun to resume", file=sys.stderr)
-        return 130
+
+    return exit_status(work, interrupted="finished points are kept, rerun to resume")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,8 @@
 """The cache policy: a stage is skipped only when nothing it depends on changed.
 
-A stage's key is the digest of four components:
-
-* ``parameters``: the task's inputs, as JSON. Upstream stages hand over *manifests* (paths
-  plus the sha256 of every file), so the content of the input files is part of the key;
-* ``code``: the source of the task function and of every ``tasks.core`` module it reaches
-  through imports: editing a numpy function a stage calls reruns the stage;
-* ``versions``: Python, numpy, pyarrow, pandas, matplotlib;
-* ``stage``: its name.
-
-Prefect's stock policies miss the last two and never look at files. On top of the key, a hit
+A stage's key digests its parameters (upstream manifests carry every input file's sha256), the
+source of the code it runs and the library versions (see :mod:`tasks.cache_key`). Prefect's
+stock policies miss the last two and never look at files. On top of the key, a hit
 is honoured only if the stage's own manifest (``<cache>/manifests/<key>.json``, JSON, never
 unpickled) is present and every output it lists still has the recorded sha256; otherwise the
 Prefect record is dropped and the stage reruns.
@@ -17,18 +10,11 @@ Prefect record is dropped and the stage reruns.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import hashlib
-import importlib.util
-import inspect
 import json
 import logging
-import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +22,12 @@ from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.transactions import get_transaction
-from pydantic import BaseModel
 
+from tasks.cache_key import stage_key, to_jsonable
 from tasks.core.atomic import sha256_file, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
-PROJECT_PACKAGE = "tasks.core"
-VERSIONED_LIBRARIES = ("numpy", "pyarrow", "pandas", "matplotlib")
 Manifest = dict[str, Any]
 # Prefect's JSONSerializer as StageRunner configures it: the only one a record may name.
 _JSON_SERIALIZER = {
@@ -51,119 +35,6 @@ _JSON_SERIALIZER = {
     "object_encoder": "prefect.serializers.prefect_json_object_encoder",
     "object_decoder": "prefect.serializers.prefect_json_object_decoder",
 }
-
-
-# ---------------------------------------------------------------- key components
-def to_jsonable(value: Any) -> Any:
-    """Inputs as plain JSON values: models dumped, paths as strings, keys sorted by json.dumps."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise TypeError(f"cache key input of type {type(value).__name__} is not JSON-able")
-
-
-def digest_json(value: Any) -> str:
-    """sha256 of the canonical JSON of ``value``."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose behaviour the outputs depend on."""
-    versions = {"python": platform.python_version()}
-    for name in VERSIONED_LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
-def _module_source(name: str) -> str:
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.origin, name
-    return Path(spec.origin).read_text(encoding="utf-8")
-
-
-def _project_imports(name: str) -> set[str]:
-    """The ``tasks.core`` modules that module ``name`` imports directly."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(_module_source(name))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.startswith(PROJECT_PACKAGE + ".") and _is_module(m)}
-
-
-def _is_module(name: str) -> bool:
-    # `from tasks.core.errors import ConfigError` also yields the candidate
-    # `tasks.core.errors.ConfigError`, which is not a module.
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def project_closure(roots: set[str]) -> list[str]:
-    """``roots`` plus every ``tasks.core`` module they reach through imports, sorted."""
-    seen: set[str] = set()
-    pending = list(roots)
-    while pending:
-        name = pending.pop()
-        if name not in seen:
-            seen.add(name)
-            pending.extend(_project_imports(name) - seen)
-    return sorted(seen)
-
-
-def _referenced_modules(fn: Callable[..., Any]) -> set[str]:
-    """The ``tasks.core`` modules whose names appear in ``fn``'s body."""
-    names: set[str] = set()
-    codes = [fn.__code__]
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes.extend(c for c in code.co_consts if inspect.iscode(c))
-    modules = set()
-    for name in names:
-        obj = fn.__globals__.get(name)
-        module = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
-        if isinstance(module, str) and module.startswith(PROJECT_PACKAGE + "."):
-            modules.add(module)
-    return modules
-
-
-@cache
-def code_digest(fn: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
-    """Digest of ``fn``'s source and of the project modules it runs, and those modules' names."""
-    modules = project_closure(_referenced_modules(fn))
-    digest = hashlib.sha256(inspect.getsource(fn).encode())
-    for name in modules:
-        digest.update(name.encode() + b"\0" + _module_source(name).encode() + b"\0")
-    return digest.hexdigest(), tuple(modules)
-
-
-def key_components(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a stage's cache key covers, as JSON (also what ``--explain`` compares)."""
-    code, modules = code_digest(fn)
-    return {
-        "stage": stage,
-        "parameters": to_jsonable(dict(inputs)),
-        "code": code,
-        "code_modules": list(modules),
-        "versions": library_versions(),
-    }
 
 
 # ---------------------------------------------------------------- manifests
@@ -269,23 +140,6 @@ class StageCachePolicy(CachePolicy):
         return key
 
 
-def stage_key(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any],
-              exclude: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
-    """A stage's cache key and the components it digests."""
-    kept = {k: _without_provenance(v) for k, v in inputs.items()
-            if k not in exclude and k != "cache_root"}
-    components = key_components(stage, fn, kept)
-    return f"{stage}-{digest_json(components)[:32]}", components
-
-
-def _without_provenance(value: Any) -> Any:
-    # An upstream manifest's provenance (which run made it, when) must not change our key:
-    # a rerun that reproduces the same bytes leaves downstream stages cached.
-    if isinstance(value, Mapping) and "provenance" in value:
-        return {k: v for k, v in value.items() if k != "provenance"}
-    return value
-
-
 def record_outputs(cache_root: Path, outputs: Mapping[str, Path], *,
                    seconds: float | None = None, **info: Any) -> Manifest:
     """Called at the end of a stage: hash its outputs and save the manifest under the run's key.
@@ -331,36 +185,3 @@ def current_key() -> str | None:
     """The running task's cache key (None outside a cached task)."""
     transaction = get_transaction()
     return transaction.key if transaction is not None else None
-
-
-def describe_change(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> str:
-    """What differs between two key-component sets, in words (for ``--explain`` and logs)."""
-    if previous is None:
-        return "never ran in this artifacts directory"
-    reasons = []
-    old_params, new_params = previous.get("parameters", {}), current["parameters"]
-    for path, old, new in _diff(old_params, new_params):
-        if path.endswith(".sha256"):
-            reasons.append(f"input `{path.split('.')[-2]}` content changed")
-        else:
-            reasons.append(f"parameter `{path}` changed {_short(old)} → {_short(new)}")
-    if previous.get("code") != current["code"]:
-        reasons.append("code changed in " + ", ".join(current["code_modules"]) + " or the task")
-    for lib, version in current["versions"].items():
-        if previous.get("versions", {}).get(lib) != version:
-            reasons.append(f"{lib} {previous.get('versions', {}).get(lib)} → {version}")
-    return "; ".join(reasons) or "same inputs as the last run, but its outputs were not recorded"
-
-
-def _diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            out += _diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
-        return out
-    return [] if old == new else [(path, old, new)]
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."

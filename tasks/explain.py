@@ -7,12 +7,14 @@ the downstream inputs are not known yet, and the answer says so rather than gues
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tasks.cache import CacheStore, Manifest, describe_change, stage_key
+from tasks.cache import CacheStore, Manifest
+from tasks.cache_key import stage_key
 from tasks.config import FlowConfig
 from tasks.core.registry import get_dataset
 from tasks.data import download, preprocess
@@ -92,3 +94,36 @@ def _expected_download(layout: Layout, dataset: str) -> Manifest:
     outputs = {role: {"path": str(Path(layout.raw_dir) / f.name), "sha256": f.sha256,
                       "bytes": f.size} for role, f in files.items()}
     return {"outputs": outputs, "info": {"dataset": dataset}}
+
+
+def describe_change(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> str:
+    """What differs between two key-component sets, in words (for ``--explain`` and logs)."""
+    if previous is None:
+        return "never ran in this artifacts directory"
+    reasons = []
+    old_params, new_params = previous.get("parameters", {}), current["parameters"]
+    for path, old, new in _diff(old_params, new_params):
+        if path.endswith(".sha256"):
+            reasons.append(f"input `{path.split('.')[-2]}` content changed")
+        else:
+            reasons.append(f"parameter `{path}` changed {_short(old)} → {_short(new)}")
+    if previous.get("code") != current["code"]:
+        reasons.append("code changed in " + ", ".join(current["code_modules"]) + " or the task")
+    for lib, version in current["versions"].items():
+        if previous.get("versions", {}).get(lib) != version:
+            reasons.append(f"{lib} {previous.get('versions', {}).get(lib)} → {version}")
+    return "; ".join(reasons) or "same inputs as the last run, but its outputs were not recorded"
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        return out
+    return [] if old == new else [(path, old, new)]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

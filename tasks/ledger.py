@@ -13,7 +13,7 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
-from tasks.cache import code_digest, library_versions
+from tasks.cache_key import code_digest, library_versions
 from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry
 from tasks.core.train import train_network
 from tasks.layout import Layout

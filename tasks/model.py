@@ -12,15 +12,16 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from tasks.cache import Manifest, StageCachePolicy, digest_json, record_outputs, to_jsonable
+from tasks.cache import Manifest, StageCachePolicy, record_outputs
+from tasks.cache_key import digest_json, to_jsonable
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
-from tasks.core.datasets import load_split
 from tasks.core.export import write_history_csv
 from tasks.core.metrics import evaluate as evaluate_params
 from tasks.core.registry import get_dataset
 from tasks.core.train import TrainProgress, train_network
 from tasks.core.train_config import TrainConfig
+from tasks.data import load_stage_split
 
 
 def model_dir(models_root: Path, data: Manifest, config: TrainConfig) -> Path:
@@ -29,17 +30,12 @@ def model_dir(models_root: Path, data: Manifest, config: TrainConfig) -> Path:
     return Path(models_root) / digest_json([to_jsonable(config), digests])[:12]
 
 
-def _split_paths(data: Manifest) -> tuple[Path, Path]:
-    return Path(data["outputs"]["train"]["path"]), Path(data["outputs"]["test"]["path"])
-
-
 @task(name="train", cache_policy=StageCachePolicy(stage="train"))
 def train(data: Manifest, config: TrainConfig, models_root: Path, cache_root: Path) -> Manifest:
     """Train the network; write ``params.npz`` and ``history.csv`` into the model folder."""
     logger = get_run_logger()
-    train_path, test_path = _split_paths(data)
-    X_train, y_train = load_split(train_path)
-    X_test, y_test = load_split(test_path)
+    X_train, y_train = load_stage_split(data, "train")
+    X_test, y_test = load_stage_split(data, "test")
     logger.info("training: %s", config.model_dump_json())
     progress_id = create_progress_artifact(progress=0.0, description="Training progress (%)")
     reported = [-100.0]
@@ -73,8 +69,8 @@ def evaluate(data: Manifest, model: Manifest, l2: float, cache_root: Path) -> Ma
     params = load_params(Path(model["outputs"]["params"]["path"]))
     class_names = get_dataset(data["info"]["dataset"]).class_names
     metrics = {}
-    for split, path in zip(("train", "test"), _split_paths(data), strict=True):
-        X, y = load_split(path)
+    for split in ("train", "test"):
+        X, y = load_stage_split(data, split)
         metrics[split] = evaluate_params(params, X, y, l2=l2, class_names=class_names).to_dict()
     out = Path(model["outputs"]["params"]["path"]).parent / "metrics.json"
     write_text_atomic(out, json.dumps(metrics, indent=1))

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -22,12 +21,12 @@ from prefect.runtime import flow_run
 from tasks.cache import Manifest, StageCachePolicy, record_outputs
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params
-from tasks.core.datasets import load_split
-from tasks.core.export import write_weights_csv
+from tasks.core.export import read_history_csv, write_weights_csv
 from tasks.core.network import predict
 from tasks.core.plots import write_all_plots
 from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
+from tasks.data import load_stage_split
 from tasks.ledger import record_main_run
 
 
@@ -42,9 +41,9 @@ def export(data: Manifest, model: Manifest, evaluation: Manifest, cache_root: Pa
     out = _output(model, "params").parent
     outputs: dict[str, Path] = write_weights_csv(params, out)
     metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
-    X_test, y_test = load_split(Path(data["outputs"]["test"]["path"]))
+    X_test, y_test = load_stage_split(data, "test")
     plots = write_all_plots(
-        history=pd.read_csv(_output(model, "history")).to_dict("records"),
+        history=read_history_csv(_output(model, "history")),
         confusion=metrics["test"]["confusion"],
         class_names=get_dataset(data["info"]["dataset"]).class_names,
         X_test=X_test, y_test=y_test, y_pred=predict(params, X_test), W_1=params["W_1"],

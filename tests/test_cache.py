@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cache import (
-    CacheStore,
-    code_digest,
-    describe_change,
-    file_entry,
-    key_components,
-    output_problems,
-    stage_key,
-    to_jsonable,
-)
+from tasks.cache import CacheStore, file_entry, output_problems
+from tasks.cache_key import code_digest, key_components, stage_key, to_jsonable
 from tasks.core.train_config import get_preset
+from tasks.explain import describe_change
 
 
 @pytest.fixture
@@ -37,8 +30,24 @@ def fake_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         def stage_fn():
             return helper()
     """))
+    # A task-layer helper between a task and the pure code, behind a cache wrapper.
+    import tasks
+
+    monkeypatch.setattr(tasks, "__path__", [*tasks.__path__, str(package.parent)])
+    (package.parent / "zz_glue.py").write_text(textwrap.dedent("""
+        from functools import lru_cache
+
+        from tasks.core.zz_helper import helper
+
+        @lru_cache
+        def cached_helper():
+            return helper()
+
+        def task_fn():
+            return cached_helper()
+    """))
     yield package
-    for name in ("tasks.core.zz_stage", "tasks.core.zz_helper"):
+    for name in ("tasks.core.zz_stage", "tasks.core.zz_helper", "tasks.zz_glue"):
         sys.modules.pop(name, None)
     code_digest.cache_clear()
 
@@ -52,6 +61,13 @@ def test_code_digest_follows_the_modules_a_function_reaches(fake_project: Path) 
     code_digest.cache_clear()
     edited, _ = code_digest(stage_fn)
     assert edited != digest
+
+
+def test_code_digest_follows_project_helpers_to_the_pure_code(fake_project: Path) -> None:
+    from tasks.zz_glue import task_fn
+
+    _, modules = code_digest(task_fn)
+    assert modules == ("tasks.core.zz_helper",)
 
 
 def test_the_key_changes_with_parameters_and_not_with_excluded_inputs() -> None:

@@ -128,6 +128,13 @@ def write_history_csv(history: Sequence[Mapping[str, float]], path: Path) -> Non
     write_text_atomic(Path(path), buffer.getvalue())
 
 
+def read_history_csv(path: Path) -> list[dict[str, float]]:
+    """Read rows written by :func:`write_history_csv` back as dicts of floats."""
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [{key: float(value) for key, value in row.items()}
+                for row in csv.DictReader(stream)]
+
+
 def _format_cell(value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return str(int(value))

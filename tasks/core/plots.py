@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
@@ -35,6 +36,9 @@ PLOT_NAMES = (
 # Matplotlib writes its version into "Software"; without it the bytes depend on the inputs only.
 _PNG_METADATA: dict[str, str | None] = {"Software": None}
 _GRID_COLUMNS = 5
+_GAP = 6  # pixels between montage tiles, room for their labels
+_GRAY = colormaps["gray"].with_extremes(bad="white")
+_DIVERGING = colormaps["RdBu_r"].with_extremes(bad="white")
 _REQUIRED_HISTORY = ("step", "loss", "train_accuracy", "test_accuracy")
 
 
@@ -188,20 +192,34 @@ def _as_square_images(X: NDArray[np.float32], what: str) -> tuple[NDArray[np.flo
     return X.reshape(X.shape[0], side, side), side
 
 
-def _fixed_grid_layout(fig: Figure, *, height: float, top_inches: float,
-                       right: float = 0.98) -> None:
-    # A fixed layout: the constrained-layout solver costs ~0.5 s on a 25-image grid.
-    fig.subplots_adjust(left=0.02, right=right, bottom=0.02, top=1 - top_inches / height,
-                        wspace=0.1, hspace=0.35)
+def _montage(tiles: NDArray[np.float64], columns: int) -> NDArray[np.float64]:
+    """Tile ``(n, side, side)`` images into one ``(rows*(side+2), columns*(side+2))`` image.
+
+    Gaps and empty cells are NaN, drawn in the background colour. One image on one axes draws
+    ~10x faster than one axes per tile (each axes builds ticks and a layout of its own).
+    """
+    n, side, _ = tiles.shape
+    rows, cell = max(1, math.ceil(n / columns)), side + _GAP
+    canvas = np.full((rows * cell, columns * cell), np.nan)
+    for i, tile in enumerate(tiles):
+        top, left = (i // columns) * cell + _GAP // 2, (i % columns) * cell + _GAP // 2
+        canvas[top:top + side, left:left + side] = tile
+    return canvas
 
 
-def _grid(fig: Figure, n: int, columns: int) -> list[Axes]:
-    """``n`` image axes in a grid ``columns`` wide; axes beyond ``n`` are hidden."""
-    rows = max(1, math.ceil(n / columns))
-    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
-    for ax in axes:
-        ax.set_axis_off()
-    return list(axes[:n])
+def _montage_axes(fig: Figure, *, height: float, top_inches: float, right: float = 0.98) -> Axes:
+    ax = fig.add_axes((0.02, 0.02, right - 0.02, 1 - top_inches / height - 0.02))
+    ax.set_axis_off()
+    return ax
+
+
+def _label_tiles(ax: Axes, labels: Sequence[str], columns: int, side: int, fontsize: float) -> None:
+    """Write ``labels[i]`` just above tile ``i`` of a :func:`_montage` drawn on ``ax``."""
+    cell = side + _GAP
+    for i, label in enumerate(labels):
+        x = (i % columns) * cell + cell / 2 - 0.5
+        y = (i // columns) * cell + _GAP // 2 - 0.8
+        ax.text(x, y, label, ha="center", va="bottom", fontsize=fontsize)
 
 
 def _check_labels(y: NDArray[np.integer], n: int, n_classes: int, what: str) -> NDArray[np.int64]:
@@ -245,12 +263,17 @@ def plot_misclassified(X: NDArray[np.float32], y_true: NDArray[np.uint8], y_pred
         fig.suptitle("Misclassified images")
         return _save_png(fig, path)
     rows = math.ceil(shown.size / _GRID_COLUMNS)
-    fig = Figure(figsize=(8.5, 1.8 * rows + 0.7))
-    _fixed_grid_layout(fig, height=1.8 * rows + 0.7, top_inches=0.6)
-    for ax, index in zip(_grid(fig, shown.size, _GRID_COLUMNS), shown, strict=True):
-        image = images[index]
-        ax.imshow(image, cmap="gray", vmin=image.min(), vmax=image.max(), interpolation="nearest")
-        ax.set_title(f"{class_names[true[index]]} → {class_names[pred[index]]}", fontsize=10)
+    height = 1.8 * rows + 0.7
+    fig = Figure(figsize=(8.5, height))
+    ax = _montage_axes(fig, height=height, top_inches=0.45)
+    # Each image to its own [0, 1]: standardization removed the common scale.
+    low = images[shown].min(axis=(1, 2), keepdims=True)
+    span = np.maximum(images[shown].max(axis=(1, 2), keepdims=True) - low, 1e-12)
+    side = images.shape[1]
+    ax.imshow(_montage((images[shown] - low) / span, _GRID_COLUMNS), cmap=_GRAY, vmin=0.0,
+              vmax=1.0, interpolation="nearest", aspect="equal")
+    _label_tiles(ax, [f"{class_names[true[i]]} → {class_names[pred[i]]}" for i in shown],
+                 _GRID_COLUMNS, side, fontsize=10)
     fig.suptitle(f"Misclassified images (true → predicted): first {shown.size} of {n_wrong} "
                  f"wrong out of {n}")
     return _save_png(fig, path)
@@ -272,16 +295,15 @@ def plot_hidden_weights(W_1: NDArray[np.floating], path: Path, *, limit: int = 3
     cell = min(1.7, 14.0 / columns)
     width, height = cell * columns + 1.0, cell * rows + 1.0
     fig = Figure(figsize=(width, height))
-    _fixed_grid_layout(fig, height=height, top_inches=0.9, right=1 - 0.9 / width)
-    image = None
-    for unit, ax in enumerate(_grid(fig, shown.shape[0], columns)):
-        scale = float(np.abs(shown[unit]).max())
-        image = ax.imshow(shown[unit] / scale if scale > 0 else shown[unit], cmap="RdBu_r",
-                          vmin=-1.0, vmax=1.0, interpolation="nearest")
-        ax.set_title(f"unit {unit}  ±{scale:.2g}", fontsize=8 if columns <= 6 else 6)
-    if image is not None:
-        colorbar_axes = fig.add_axes((1 - 0.75 / width, 0.2, 0.18 / width, 0.6))
-        fig.colorbar(image, cax=colorbar_axes, label="weight ÷ the unit's max |weight|")
+    ax = _montage_axes(fig, height=height, top_inches=0.75, right=1 - 0.9 / width)
+    scales = np.abs(shown).max(axis=(1, 2))
+    normalized = shown / np.where(scales > 0, scales, 1.0)[:, None, None]
+    image = ax.imshow(_montage(normalized, columns), cmap=_DIVERGING, vmin=-1.0, vmax=1.0,
+                      interpolation="nearest", aspect="equal")
+    _label_tiles(ax, [f"unit {u}  ±{scale:.2g}" for u, scale in enumerate(scales)], columns,
+                 shown.shape[1], fontsize=8 if columns <= 6 else 6)
+    colorbar_axes = fig.add_axes((1 - 0.75 / width, 0.2, 0.18 / width, 0.6))
+    fig.colorbar(image, cax=colorbar_axes, label="weight ÷ the unit's max |weight|")
     fig.suptitle(f"Input weights of hidden units ({shown.shape[0]} of {weights.shape[0]} shown)\n"
                  "colour scale per unit, symmetric about 0: red > 0, blue < 0")
     return _save_png(fig, path)

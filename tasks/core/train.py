@@ -16,9 +16,9 @@ Three loops, one per kind of update:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
 
 from tasks.core.errors import ConfigError, DataError, TrainingDivergedError
 from tasks.core.network import (
@@ -42,6 +43,12 @@ from tasks.core.schedules import Schedule, make_schedule
 from tasks.core.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
+
+# Training's updates run on one BLAS thread: splitting a 64x784 product across threads costs
+# more than it saves, and on a busy machine OpenBLAS's spinning threads made the `fast` preset
+# 10x slower (20 s instead of 2 s). A history point is two large products (10,000 rows each),
+# which two threads finish 1.7x faster: the `original` preset's 101 points, 2.1 s -> 1.5 s.
+HISTORY_BLAS_THREADS = min(2, os.cpu_count() or 1)
 
 HISTORY_COLUMNS = ("step", "lr", "loss", "train_accuracy", "test_accuracy")
 
@@ -76,9 +83,10 @@ class _Recorder:
     """Measures history points in float32 on fixed data; never touches a random stream."""
 
     def __init__(self, config: TrainConfig, total_steps: int, evaluation_sets: dict[str, Any],
-                 on_progress: Callable[[TrainProgress], None] | None) -> None:
+                 on_progress: Callable[[TrainProgress], None] | None,
+                 blas: ThreadpoolController) -> None:
         self.config, self.total_steps, self.sets = config, total_steps, evaluation_sets
-        self.on_progress = on_progress
+        self.on_progress, self.blas = on_progress, blas
         self.rows: list[dict[str, float]] = []
 
     def due(self, step: int) -> bool:
@@ -88,7 +96,8 @@ class _Recorder:
         small = {name: array.astype(np.float32) for name, array in params.items()}
         row: dict[str, float] = {"step": step, "lr": lr}
         for name, (X, y) in self.sets.items():
-            Z_2 = forward(small, X)["Z_2"]
+            with self.blas.limit(limits=HISTORY_BLAS_THREADS, user_api="blas"):
+                Z_2 = forward(small, X)["Z_2"]
             if name == "train":
                 row["loss"] = cross_entropy(Z_2, y) + l2_penalty(params, self.config.l2)
                 _check_finite(row["loss"], step, lr, self.config)
@@ -129,34 +138,20 @@ def train_network(X_train: NDArray[np.float32], y_train: NDArray[np.uint8],
     if config.validation_size:
         sets["validation"] = (X_train[n_train:], y_train[n_train:])
     total = _total_steps(config, n_train)
-    recorder = _Recorder(config, total, sets, on_progress)
+    blas = ThreadpoolController()
+    recorder = _Recorder(config, total, sets, on_progress, blas)
     schedule = make_schedule(config.schedule, lr=config.lr, total_steps=total,
                              decay=config.decay, every=config.decay_every,
                              min_ratio=config.min_lr_ratio)
     loop = {"sgd": _train_sgd, "gd": _train_gd}.get(config.optimizer, _train_minibatch)
     started = time.perf_counter()
     # overflow on the way to a non-finite loss is expected; _check_finite reports it
-    with np.errstate(over="ignore", invalid="ignore"), _blas_threads():
+    with np.errstate(over="ignore", invalid="ignore"), blas.limit(limits=1, user_api="blas"):
         params = loop(X_fit, y_fit, config, schedule, recorder)
     seconds = time.perf_counter() - started
     logger.info("trained %s for %d updates in %.2f s: test accuracy %.4f", config.optimizer,
                 total, seconds, recorder.rows[-1]["test_accuracy"])
     return TrainResult(params=params, history=recorder.rows, steps=total, seconds=seconds)
-
-
-def _blas_threads() -> contextlib.AbstractContextManager[Any]:
-    """Run training's matrix products on one BLAS thread.
-
-    Splitting a 64x784 product across threads costs more than it saves, and on a busy
-    machine OpenBLAS's spinning threads made the ``fast`` preset 10x slower (20 s instead of
-    2 s) and full-batch GD 2x slower; uncontended, two threads gained full-batch GD under 30 %.
-    Needs ``threadpoolctl``; without it the default thread count is kept.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _check_arrays(X: NDArray[Any], y: NDArray[Any], name: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 from tasks.core.errors import WeightsError
 from tasks.core.export import (
     load_weights_csv,
+    read_history_csv,
     write_history_csv,
     write_metrics_json,
     write_weights_csv,
@@ -82,6 +83,7 @@ def test_history_and_metrics_files(tmp_path: Path) -> None:
     lines = (tmp_path / "history.csv").read_text().splitlines()
     assert lines[0] == "step,lr,loss,train_accuracy,test_accuracy"
     assert lines[2] == "50,0.0096,1.1,0.6,0.61"
+    assert read_history_csv(tmp_path / "history.csv") == rows
     write_metrics_json({"test": {"accuracy": np.float64(0.9), "confusion": np.eye(2, dtype=int)},
                         "bad": float("nan")}, tmp_path / "metrics.json")
     restored = json.loads((tmp_path / "metrics.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-import tasks.cache
+import tasks.cache_key
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
 from tests.e2e.conftest import QUICK_TRAIN, cli, statuses, with_changes, with_train
@@ -81,18 +81,18 @@ def test_a_deleted_weight_file_reruns_export(quick_config: FlowConfig) -> None:
 def test_editing_the_code_a_stage_runs_reruns_that_stage(
         quick_config: FlowConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     mnist_flow(quick_config)
-    real_source = tasks.cache._module_source
+    real_source = tasks.cache_key._module_source
 
     def edited(name: str) -> str:
         text = real_source(name)
         return text + "\n# an edit\n" if name == "tasks.core.optimizers" else text
 
-    monkeypatch.setattr(tasks.cache, "_module_source", edited)
-    tasks.cache.code_digest.cache_clear()
+    monkeypatch.setattr(tasks.cache_key, "_module_source", edited)
+    tasks.cache_key.code_digest.cache_clear()
     try:
         rerun = mnist_flow(quick_config)
     finally:
-        tasks.cache.code_digest.cache_clear()
+        tasks.cache_key.code_digest.cache_clear()
     assert statuses(rerun)["preprocess"] == "cached"
     assert statuses(rerun)["train"] == "ran"
 
