@@ -10,7 +10,6 @@ moves on to the next mirror at once. A redirect from https to http is refused.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import random
@@ -19,7 +18,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import BinaryIO
 
 from tasks.core.atomic import atomic_path, sha256_file
 from tasks.core.errors import ConfigError, DataError
+from tasks.core.gunzip import BoundedGunzip, PayloadError
 from tasks.core.registry import DatasetSpec, IdxFile
 
 logger = logging.getLogger(__name__)
@@ -240,7 +239,7 @@ def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: in
                on_progress: Callable[[DownloadProgress], None] | None, *, gzipped: bool) -> None:
     """Decompress ``stream`` into a temporary file, verify it, and rename it to ``destination``."""
     progress = _Progress(idx_file.remote_name, total, on_progress)
-    gunzip = _BoundedGunzip(idx_file.size, gzipped=gzipped)
+    gunzip = BoundedGunzip(idx_file.size, gzipped=gzipped)
     try:
         with atomic_path(destination) as tmp, open(tmp, "wb") as out:
             while chunk := stream.read(_CHUNK):
@@ -253,74 +252,10 @@ def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: in
                                    transient=True)
             gunzip.finish(idx_file.sha256)
             progress.finish()
-    except _PayloadError as error:
+    except PayloadError as error:
         raise _MirrorError(str(error)) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
         raise _MirrorError(_describe(error), transient=True) from None
-
-
-class _PayloadError(Exception):
-    """The bytes from a mirror are not the expected payload."""
-
-
-class _BoundedGunzip:
-    """Incremental gunzip that never yields more than ``limit`` bytes and hashes what it yields.
-
-    ``gzipped=False`` passes bytes through (a payload unpacked by hand) with the same checks.
-    Several concatenated gzip members are accepted, as ``gzip -d`` does; zero padding after the
-    last member is ignored.
-    """
-
-    def __init__(self, limit: int, *, gzipped: bool) -> None:
-        self.limit, self.size = limit, 0
-        self.digest = hashlib.sha256()
-        self.head = b""
-        self._inflater = zlib.decompressobj(wbits=31) if gzipped else None
-
-    def feed(self, data: bytes) -> bytes:
-        """Decompress the next compressed bytes; return the payload bytes they produce."""
-        if self._inflater is None:
-            return self._accept(data)
-        pieces = []
-        while data:
-            if self._inflater.eof:
-                if not data.strip(b"\0"):
-                    break
-                self._inflater = zlib.decompressobj(wbits=31)
-            try:
-                # max_length: inflate at most one byte past the limit, so a bomb stops here
-                piece = self._inflater.decompress(data, self.limit - self.size + 1)
-            except zlib.error as error:
-                raise _PayloadError(f"not a valid gzip stream ({error})") from None
-            pieces.append(self._accept(piece))
-            data = self._inflater.unconsumed_tail or self._inflater.unused_data
-        return b"".join(pieces)
-
-    def _accept(self, piece: bytes) -> bytes:
-        self.size += len(piece)
-        if self.size > self.limit:
-            raise _PayloadError(
-                f"decompresses to more than the expected {self.limit} bytes; refused "
-                "(a different file, or a gzip bomb)"
-            )
-        if len(self.head) < 4:
-            self.head += piece[: 4 - len(self.head)]
-        self.digest.update(piece)
-        return piece
-
-    def finish(self, sha256: str) -> None:
-        """Raise _PayloadError unless the stream ended cleanly with the expected payload."""
-        if self._inflater is not None and not self._inflater.eof:
-            raise _PayloadError("the gzip stream is truncated (no end-of-stream marker)")
-        if self.size != self.limit:
-            raise _PayloadError(f"decompresses to {self.size} bytes, expected {self.limit}")
-        if self.digest.hexdigest() != sha256:
-            magic = int.from_bytes(self.head, "big")
-            raise _PayloadError(
-                f"sha256 of the payload is {self.digest.hexdigest()}, expected {sha256} "
-                f"(its IDX magic number reads {magic}); the mirror serves a different or "
-                "corrupted file"
-            )
 
 
 def _describe(reason: object) -> str:
