@@ -170,6 +170,9 @@ class _NoTracebackForUserErrors(logging.Filter):
         return True
 
 
+_NO_TRACEBACK_FOR_USER_ERRORS = _NoTracebackForUserErrors()
+
+
 def print_summary(result: dict[str, Any]) -> None:
     print(f"\ntest accuracy {result['test_accuracy']:.4f}   "
           f"train accuracy {result['train_accuracy']:.4f}")
@@ -206,7 +209,7 @@ def exit_status(work: Callable[[], None], *, interrupted: str) -> int:
     """Run ``work``: 0 when it finishes; one line on stderr and 2 for a user's error (no
     traceback, in our output or Prefect's logs); 130 on Ctrl-C, saying what was kept."""
     for name in ("prefect.task_runs", "prefect.flow_runs"):
-        logging.getLogger(name).addFilter(_NoTracebackForUserErrors())
+        logging.getLogger(name).addFilter(_NO_TRACEBACK_FOR_USER_ERRORS)  # added once
     try:
         work()
         return 0

@@ -79,12 +79,12 @@ def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
 def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manifest,
             exported: Manifest, stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Point ``latest`` at this run's model; post the metrics table and report to Prefect."""
-    dataset = model["info"]["dataset"]
-    latest = point_latest(artifacts_dir, _output(model, "params").parent)
+    dataset, model_folder = model["info"]["dataset"], _output(model, "params").parent
+    latest = point_latest(artifacts_dir, model_folder)
     metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
     retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
     record_main_run(artifacts_dir, dataset=dataset, preset=preset, retrained=retrained,
-                    model_folder=_output(model, "params").parent,
+                    model_folder=model_folder,
                     metrics={f"{split}_accuracy": metrics[split]["accuracy"]
                              for split in ("train", "test", "validation") if split in metrics})
     note = None if retrained else (
@@ -104,7 +104,7 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
                                metrics=metrics, plots=plots, stages=stages, note=note))
     if note:
         get_run_logger().info(note)
-    return {"latest": str(latest), "model_dir": str(_output(model, "params").parent),
+    return {"latest": str(latest), "model_dir": str(model_folder),
             "note": note, "test_accuracy": metrics["test"]["accuracy"],
             "train_accuracy": metrics["train"]["accuracy"]}
 

@@ -131,15 +131,11 @@ def leaderboard_row(point: Manifest, status: str, swept: Sequence[str]) -> dict[
     return {**{name: settings[name] for name in swept},
             "validation_accuracy": info["validation_accuracy"],
             "validation_loss": round(info["validation_loss"], 6),
-            "train_accuracy": info["train_accuracy"], "seconds": round(_seconds(point), 2),
+            "train_accuracy": info["train_accuracy"],
+            "seconds": round(point["provenance"]["seconds"], 2),
             "status": status, "point": info["point"]}
 
 
-def _seconds(point: Manifest) -> float:
-    # Training time lives in the manifest's provenance (not in downstream keys); older
-    # manifests kept it in ``info``.
-    seconds = point.get("provenance", {}).get("seconds", point["info"].get("seconds"))
-    return float(seconds or 0.0)
 
 
 def write_leaderboard(board: Sequence[Mapping[str, Any]], swept: Sequence[str],
