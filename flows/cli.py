@@ -22,10 +22,11 @@ from typing import Any
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from pydantic import ValidationError
 
-from tasks.config import STAGES, FlowConfig, describe_validation_error
+from tasks.config import FlowConfig, describe_validation_error
 from tasks.core.errors import ConfigError, MnistFlowError
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
+from tasks.stages import stage_names
 
 LOCAL_SERVER = "http://127.0.0.1:4200/api"
 
@@ -89,8 +90,11 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                         f"(default: the dataset's own variable if set: {variables})")
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
                         help="where every output goes (default: ./artifacts)")
-    parser.add_argument("--force", choices=STAGES, metavar="STAGE",
-                        help=f"rerun STAGE and every stage after it ({', '.join(STAGES)})")
+    parser.add_argument("--force", choices=stage_names(), metavar="STAGE",
+                        help=f"rerun STAGE and every stage after it ({', '.join(stage_names())})")
+    parser.add_argument("--verify", choices=("stat", "full"), default="stat",
+                        help="how cached outputs are checked: stat (default) re-hashes only files "
+                             "whose size, mtime or inode changed; full re-hashes every file")
 
 
 def config_from_args(args: argparse.Namespace) -> FlowConfig:
@@ -100,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> FlowConfig:
     try:
         config = FlowConfig.model_validate({
             "preset": args.preset, "train": overrides, "force": args.force,
+            "verify": args.verify,
             "data": {"dataset": args.dataset, "mirror": args.mirror},
             "artifacts_dir": args.artifacts_dir,
         })
@@ -193,8 +198,9 @@ def main(flow: Callable[[FlowConfig], dict[str, Any]], argv: Sequence[str] | Non
     def work() -> None:
         config = config_from_args(args)
         if args.explain:
-            from tasks.explain import explain
+            from tasks.explain import explain, verification_line
 
+            print(verification_line(config))
             for verdict in explain(config):
                 print(verdict)
             return

@@ -22,28 +22,22 @@ from typing import Any
 from prefect import flow
 
 from tasks.config import FlowConfig
-from tasks.data import download, preprocess
 from tasks.layout import Layout
-from tasks.model import evaluate, train
-from tasks.report import export, publish
+from tasks.report import publish
 from tasks.runner import StageRunner
+from tasks.stages import STAGES
 
 
 @flow(name="mnist-flow", log_prints=False)
 def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B008
     """Train and export the 784-hidden-10 network; unchanged stages come from cache."""
-    training = config.training()
+    config.training()  # invalid settings fail before any stage starts
     layout = Layout.of(config)
-    stages = StageRunner(layout.cache_root, forced=config.forced_stages())
-    raw = stages.run(download, dataset=config.data.dataset, raw_dir=layout.raw_dir,
-                     mirror=config.data.resolved_mirror(), timeout=config.data.timeout,
-                     retries=config.data.retries)
-    data = stages.run(preprocess, raw=raw, out_dir=layout.parquet_dir)
-    model = stages.run(train, data=data, config=training, models_root=layout.models_dir)
-    evaluation = stages.run(evaluate, data=data, model=model, l2=training.l2)
-    exported = stages.run(export, data=data, model=model, evaluation=evaluation)
-    published = publish(layout.root, config.preset, model, evaluation, exported, stages.records)
-    return {**published, "stages": stages.records}
+    runner = StageRunner(layout, forced=config.forced_stages(), verify=config.verify)
+    done = runner.run_all(STAGES, config)
+    published = publish(layout.root, config.preset, done["train"], done["evaluate"],
+                        done["export"], runner.records)
+    return {**published, "stages": runner.records}
 
 
 if __name__ == "__main__":

@@ -36,10 +36,14 @@ from tasks.core.errors import ConfigError
 from tasks.core.registry import DATASETS
 from tasks.core.sweep import SearchSpace, parse_dimension, parse_value
 from tasks.core.train_config import PRESETS
-from tasks.data import download, preprocess
 from tasks.layout import Layout
-from tasks.runner import StageRunner, configure_stage
+from tasks.runner import Stage, StageRunner
+from tasks.stages import STAGES, stage_names
 from tasks.sweep import SweepConfig, finish_sweep, sweep_dir, train_point
+
+# The sweep's own stage: one per point, fed the preprocess manifest like `train`.
+POINT = Stage("sweep-point", train_point, upstream={"data": "preprocess"},
+              outputs=("params", "history", "config", "validation"))
 
 
 @flow(name="mnist-sweep", log_prints=False)
@@ -47,18 +51,18 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
     """Prepare the data once, train every point as its own cached task, rank and publish."""
     layout = Layout.of(config.base)
     points = config.point_configs()
-    stages = StageRunner(layout.cache_root)
-    raw = stages.run(download, dataset=config.base.data.dataset, raw_dir=layout.raw_dir,
-                     mirror=config.base.data.resolved_mirror(), timeout=config.base.data.timeout,
-                     retries=config.base.data.retries)
-    data = stages.run(preprocess, raw=raw, out_dir=layout.parquet_dir)
-    point_task = configure_stage(train_point, layout.cache_root)
+    stages = StageRunner(layout)
+    data_stages = STAGES[:stage_names().index("preprocess") + 1]
+    data = stages.run_all(data_stages, config.base)["preprocess"]
+    point_task = stages.configure(POINT)
     points_root = sweep_dir(layout.root, layout.dataset) / "points"
+    inputs = [{"data": data, "config": c, "points_root": points_root} for c in points]
+    for point_inputs in inputs:
+        stages.prepare(POINT, point_inputs)  # a damaged point's record is dropped: it reruns
     # One BLAS thread for the whole sweep: threads entering and leaving training's own limit
     # in any order then never leave a neighbour with spinning BLAS threads.
     with threadpool_limits(limits=1, user_api="blas"):
-        futures = [point_task.submit(data=data, config=c, points_root=points_root,
-                                     cache_root=layout.cache_root) for c in points]
+        futures = [point_task.submit(**point_inputs) for point_inputs in inputs]
         for future in futures:
             future.wait()
     states = [future.state for future in futures]
@@ -68,7 +72,7 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
         raise ConfigError(f"{len(failed)} of {len(points)} sweep points failed; first: "
                           f"{config_text.model_dump(exclude_defaults=True)}: {state.message}")
     statuses = ["cached" if s.name == "Cached" else "ran" for s in states]
-    manifests = [s.result() for s in states]
+    manifests = [stages.manifest(s.result()) for s in states]
     finished = finish_sweep(layout.root, data, config.space.names, manifests, statuses)
     return {**finished, "statuses": statuses, "engine": describe_engine(config),
             "data_stages": stages.records}

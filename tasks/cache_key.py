@@ -1,12 +1,16 @@
 """What a stage's cache key covers, as plain JSON: parameters, code, library versions.
 
-* ``parameters``: the task's inputs, as JSON. Upstream stages hand over *manifests* (paths
-  plus the sha256 of every file), so the content of the input files is part of the key;
-* ``code``: the source of the task function and of every ``tasks.core`` module it reaches
-  through imports: editing a numpy function a stage calls reruns the stage;
+* ``parameters``: the task's inputs, as JSON. Upstream stages hand over manifests, whose key
+  view holds every input file's sha256; paths inside the artifacts folder are written relative
+  to it, so a moved folder keeps its keys. A parameter named in ``content`` is a folder whose
+  files' digests enter the key instead of its path;
+* ``code``: the whole source of every project module (``tasks.*``, ``flows.*``) the task's
+  module reaches through its imports, at any depth, lazy imports included. Sources are compared
+  as syntax trees without docstrings, so editing a comment or a docstring reruns nothing, and
+  any other edit reruns every stage that can execute the edited module;
 * ``versions``: Python, numpy, pyarrow, pandas, matplotlib.
 
-No Prefect here: the cache policy (:mod:`tasks.cache`) and ``--explain`` both call
+No Prefect here: the cache policy (:mod:`tasks.cache`), the runner and ``--explain`` all call
 :func:`stage_key`, so what would run and what does run cannot disagree.
 """
 
@@ -16,7 +20,6 @@ import ast
 import dataclasses
 import hashlib
 import importlib.util
-import inspect
 import json
 import platform
 from collections.abc import Callable, Mapping
@@ -27,21 +30,29 @@ from typing import Any
 
 from pydantic import BaseModel
 
-PROJECT_PACKAGE = "tasks.core"
+from tasks.core.atomic import sha256_file
+
+PROJECT_PACKAGES = ("tasks", "flows")
 VERSIONED_LIBRARIES = ("numpy", "pyarrow", "pandas", "matplotlib")
+ARTIFACTS = "<artifacts>"
 
 
-def to_jsonable(value: Any) -> Any:
-    """Inputs as plain JSON values: models dumped, paths as strings, keys sorted by json.dumps."""
+def to_jsonable(value: Any, root: Path | None = None) -> Any:
+    """Inputs as plain JSON values: manifests as their key view, models dumped, paths as
+    strings (relative to ``root``, the artifacts folder, when inside it)."""
+    if hasattr(value, "key_view"):
+        return value.key_view()
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
+        return to_jsonable(dataclasses.asdict(value), root)
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, root) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, root) for v in value]
     if isinstance(value, Path):
+        if root is not None and value.is_relative_to(root):
+            return f"{ARTIFACTS}/{value.relative_to(root).as_posix()}"
         return str(value)
     if value is None or isinstance(value, str | int | float | bool):
         return value
@@ -52,6 +63,12 @@ def digest_json(value: Any) -> str:
     """sha256 of the canonical JSON of ``value``."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the relative names and contents of every file under ``folder``."""
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+    return digest_json([[p.relative_to(folder).as_posix(), sha256_file(p)] for p in files])
 
 
 def library_versions() -> dict[str, str]:
@@ -71,16 +88,26 @@ def _module_source(name: str) -> str:
     return Path(spec.origin).read_text(encoding="utf-8")
 
 
-def _project_imports(name: str) -> set[str]:
-    """The ``tasks.core`` modules that module ``name`` imports directly."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(_module_source(name))):
+@cache
+def _module_tree(name: str) -> tuple[str, frozenset[str]]:
+    """A module's code without comments or docstrings (as a syntax-tree dump), and the project
+    modules it imports anywhere in its body."""
+    tree = ast.parse(_module_source(name))
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            body[0] = ast.Pass()
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.startswith(PROJECT_PACKAGE + ".") and _is_module(m)}
+            imported.add(node.module)
+            imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+    project = {m for m in imported if m.split(".")[0] in PROJECT_PACKAGES and _is_module(m)}
+    return ast.dump(tree), frozenset(project)
 
 
 def _is_module(name: str) -> bool:
@@ -93,77 +120,78 @@ def _is_module(name: str) -> bool:
 
 
 def project_closure(roots: set[str]) -> list[str]:
-    """``roots`` plus every ``tasks.core`` module they reach through imports, sorted."""
+    """``roots`` plus every project module they reach through imports, sorted."""
     seen: set[str] = set()
     pending = list(roots)
     while pending:
         name = pending.pop()
         if name not in seen:
             seen.add(name)
-            pending.extend(_project_imports(name) - seen)
+            pending.extend(_module_tree(name)[1] - seen)
     return sorted(seen)
 
 
-def _referenced_modules(fn: Callable[..., Any], seen: set[Any] | None = None) -> set[str]:
-    """The ``tasks.core`` modules whose names appear in ``fn``'s body, following calls into
-    other project helpers (``tasks.data.load_stage_split`` → ``tasks.core.datasets``)."""
-    seen = set() if seen is None else seen
-    seen.add(fn)
-    names: set[str] = set()
-    codes = [fn.__code__]
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes.extend(c for c in code.co_consts if inspect.iscode(c))
-    modules = set()
-    for name in names:
-        obj = fn.__globals__.get(name)
-        module = obj.__name__ if inspect.ismodule(obj) else getattr(obj, "__module__", None)
-        if not isinstance(module, str):
-            continue
-        if module.startswith(PROJECT_PACKAGE + "."):
-            modules.add(module)
-        elif module.startswith("tasks.") and callable(obj):
-            target = inspect.unwrap(obj)  # through lru_cache and similar wrappers
-            if inspect.isfunction(target) and target not in seen:
-                modules |= _referenced_modules(target, seen)
-    return modules
-
-
 @cache
-def code_digest(fn: Callable[..., Any]) -> tuple[str, tuple[str, ...]]:
-    """Digest of ``fn``'s source and of the project modules it runs, and those modules' names."""
-    modules = project_closure(_referenced_modules(fn))
-    digest = hashlib.sha256(inspect.getsource(fn).encode())
-    for name in modules:
-        digest.update(name.encode() + b"\0" + _module_source(name).encode() + b"\0")
-    return digest.hexdigest(), tuple(modules)
+def code_digest(fn: Callable[..., Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Digest of the code ``fn`` can run (its module and every project module that module
+    reaches), and each of those modules' own digest, so a change can be named."""
+    modules = tuple((name, hashlib.sha256(_module_tree(name)[0].encode()).hexdigest()[:16])
+                    for name in project_closure({fn.__module__}))
+    return digest_json(modules), modules
 
 
-def key_components(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a stage's cache key covers, as JSON (also what ``--explain`` compares)."""
+def clear_code_cache() -> None:
+    """Forget digested sources (tests edit modules within one process)."""
+    code_digest.cache_clear()
+    _module_tree.cache_clear()
+
+
+def stage_key(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any], *,
+              exclude: tuple[str, ...] = (), content: tuple[str, ...] = (),
+              root: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """A stage's cache key and the components it digests (also what ``--explain`` compares).
+
+    ``exclude`` names inputs that cannot change the outputs; ``content`` names folder inputs
+    whose files' digests count instead of their path; ``root`` is the artifacts folder.
+    """
+    kept = {k: (folder_digest(v) if k in content else v)
+            for k, v in inputs.items() if k not in exclude}
     code, modules = code_digest(fn)
-    return {
-        "stage": stage,
-        "parameters": to_jsonable(dict(inputs)),
-        "code": code,
-        "code_modules": list(modules),
-        "versions": library_versions(),
-    }
-
-
-def stage_key(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any],
-              exclude: tuple[str, ...] = ()) -> tuple[str, dict[str, Any]]:
-    """A stage's cache key and the components it digests."""
-    kept = {k: _without_provenance(v) for k, v in inputs.items()
-            if k not in exclude and k != "cache_root"}
-    components = key_components(stage, fn, kept)
+    components = {"stage": stage, "parameters": to_jsonable(kept, root), "code": code,
+                  "code_modules": dict(modules), "versions": library_versions()}
     return f"{stage}-{digest_json(components)[:32]}", components
 
 
-def _without_provenance(value: Any) -> Any:
-    # An upstream manifest's provenance (which run made it, when) must not change our key:
-    # a rerun that reproduces the same bytes leaves downstream stages cached.
-    if isinstance(value, Mapping) and "provenance" in value:
-        return {k: v for k, v in value.items() if k != "provenance"}
-    return value
+def describe_change(previous: Mapping[str, Any] | None, current: Mapping[str, Any]) -> str:
+    """What differs between two key-component sets, in words (``--explain`` and summaries)."""
+    if not previous:
+        return "never ran in this artifacts directory"
+    reasons = []
+    for path, old, new in _diff(previous.get("parameters", {}), current["parameters"]):
+        if path.endswith(".sha256"):
+            reasons.append(f"input `{path.split('.')[-2]}` content changed")
+        else:
+            reasons.append(f"parameter `{path}` changed {_short(old)} → {_short(new)}")
+    if previous.get("code") != current["code"]:
+        old_modules = previous.get("code_modules") or {}
+        changed = [name for name, digest in current["code_modules"].items()
+                   if not isinstance(old_modules, dict) or old_modules.get(name) != digest]
+        reasons.append("code changed in " + (", ".join(changed) or "the modules it imports"))
+    for lib, version in current["versions"].items():
+        if previous.get("versions", {}).get(lib) != version:
+            reasons.append(f"{lib} {previous.get('versions', {}).get(lib)} → {version}")
+    return "; ".join(reasons) or "same inputs as the last run, but its outputs were not recorded"
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new)):
+            out += _diff(old.get(key), new.get(key), f"{path}.{key}" if path else key)
+        return out
+    return [] if old == new else [(path, old, new)]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

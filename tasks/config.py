@@ -17,8 +17,6 @@ from tasks.core.errors import ConfigError
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESETS, TrainConfig
 
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
-Stage = Literal["download", "preprocess", "train", "evaluate", "export"]
 MIRROR_ENV = "MNIST_MIRROR"
 
 # Every TrainConfig field, optional and unset by default: one source for the field list.
@@ -74,14 +72,26 @@ class FlowConfig(BaseModel):
         default_factory=TrainOverrides, description="Overrides of single preset settings.")
     data: DataConfig = Field(default_factory=DataConfig)
     artifacts_dir: Path = Field(Path("artifacts"), description="Root of every output.")
-    force: Stage | None = Field(
+    force: str | None = Field(
         None, description="Rerun this stage and every stage after it, ignoring the cache.")
+    verify: Literal["stat", "full"] = Field(
+        "stat", description="How a cached stage's outputs are checked: stat re-hashes only "
+        "files whose size, mtime or inode changed; full re-hashes every file.")
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, name: str) -> str:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        return name
+
+    @field_validator("force")
+    @classmethod
+    def _known_stage(cls, name: str | None) -> str | None:
+        from tasks.stages import stage_names  # the table imports this module
+
+        if name is not None and name not in stage_names():
+            raise ValueError(f"unknown stage {name!r}; known: {', '.join(stage_names())}")
         return name
 
     def training(self) -> TrainConfig:
@@ -95,7 +105,10 @@ class FlowConfig(BaseModel):
 
     def forced_stages(self) -> tuple[str, ...]:
         """The stage named by ``force`` and every stage after it."""
-        return STAGES[STAGES.index(self.force):] if self.force else ()
+        from tasks.stages import stage_names
+
+        names = stage_names()
+        return names[names.index(self.force):] if self.force else ()
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:

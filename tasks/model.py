@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from tasks.cache import Manifest, StageCachePolicy, record_outputs
+from tasks.cache import finish
 from tasks.cache_key import digest_json, to_jsonable
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
@@ -21,17 +22,17 @@ from tasks.core.metrics import evaluate as evaluate_params
 from tasks.core.registry import get_dataset
 from tasks.core.train import TrainProgress, train_network
 from tasks.core.train_config import TrainConfig
-from tasks.data import load_stage_split
+from tasks.manifest import Manifest
+from tasks.splits import load_stage_split
 
 
 def model_dir(models_root: Path, data: Manifest, config: TrainConfig) -> Path:
     """``models_root/<id>``: the id digests the settings and the training data's sha256s."""
-    digests = {name: entry["sha256"] for name, entry in data["outputs"].items()}
-    return Path(models_root) / digest_json([to_jsonable(config), digests])[:12]
+    return Path(models_root) / digest_json([to_jsonable(config), data.digests()])[:12]
 
 
-@task(name="train", cache_policy=StageCachePolicy(stage="train"))
-def train(data: Manifest, config: TrainConfig, models_root: Path, cache_root: Path) -> Manifest:
+@task(name="train")
+def train(data: Manifest, config: TrainConfig, models_root: Path) -> dict[str, Any]:
     """Train the network; write ``params.npz`` and ``history.csv`` into the model folder."""
     logger = get_run_logger()
     X_train, y_train = load_stage_split(data, "train")
@@ -59,24 +60,22 @@ def train(data: Manifest, config: TrainConfig, models_root: Path, cache_root: Pa
     write_text_atomic(out / "config.json", config.model_dump_json(indent=1))
     outputs["config"] = out / "config.json"
     logger.info("trained in %.2f s; model folder %s", result.seconds, out)
-    return record_outputs(cache_root, outputs, seconds=result.seconds, steps=result.steps,
-                          dataset=data["info"]["dataset"])
+    return finish(outputs, dataset=data.dataset, seconds=result.seconds, steps=result.steps)
 
 
-@task(name="evaluate", cache_policy=StageCachePolicy(stage="evaluate"))
-def evaluate(data: Manifest, model: Manifest, l2: float, cache_root: Path) -> Manifest:
+@task(name="evaluate")
+def evaluate(data: Manifest, model: Manifest, l2: float) -> dict[str, Any]:
     """Score the trained parameters on train and test; write ``metrics.json``."""
-    params = load_params(Path(model["outputs"]["params"]["path"]))
-    class_names = get_dataset(data["info"]["dataset"]).class_names
+    params = load_params(model.path("params"))
+    class_names = get_dataset(data.dataset).class_names
     metrics = {}
     for split in ("train", "test"):
         X, y = load_stage_split(data, split)
         metrics[split] = evaluate_params(params, X, y, l2=l2, class_names=class_names).to_dict()
-    out = Path(model["outputs"]["params"]["path"]).parent / "metrics.json"
+    out = model.path("params").parent / "metrics.json"
     write_text_atomic(out, json.dumps(metrics, indent=1))
     get_run_logger().info("test accuracy %.4f, train accuracy %.4f",
                           metrics["test"]["accuracy"], metrics["train"]["accuracy"])
-    return record_outputs(cache_root, {"metrics": out},
-                          test_accuracy=metrics["test"]["accuracy"],
-                          train_accuracy=metrics["train"]["accuracy"],
-                          test_loss=metrics["test"]["loss"])
+    return finish({"metrics": out}, dataset=data.dataset,
+                  test_accuracy=metrics["test"]["accuracy"],
+                  train_accuracy=metrics["train"]["accuracy"], test_loss=metrics["test"]["loss"])

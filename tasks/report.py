@@ -18,7 +18,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from tasks.cache import Manifest, StageCachePolicy, record_outputs
+from tasks.cache import finish
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params
 from tasks.core.export import read_history_csv, write_weights_csv
@@ -26,43 +26,40 @@ from tasks.core.network import predict
 from tasks.core.plots import write_all_plots
 from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
-from tasks.data import load_stage_split
 from tasks.ledger import record_main_run
+from tasks.manifest import Manifest
+from tasks.splits import load_stage_split
 
 
-def _output(manifest: Manifest, name: str) -> Path:
-    return Path(manifest["outputs"][name]["path"])
-
-
-@task(name="export", cache_policy=StageCachePolicy(stage="export"))
-def export(data: Manifest, model: Manifest, evaluation: Manifest, cache_root: Path) -> Manifest:
+@task(name="export")
+def export(data: Manifest, model: Manifest, evaluation: Manifest) -> dict[str, Any]:
     """Write W_1.csv, W_2.csv, b_1.csv, b_2.csv, the four plots and report.md beside the model."""
-    params = load_params(_output(model, "params"))
-    out = _output(model, "params").parent
+    params = load_params(model.path("params"))
+    out = model.path("params").parent
     outputs: dict[str, Path] = write_weights_csv(params, out)
-    metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
+    metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
     X_test, y_test = load_stage_split(data, "test")
     plots = write_all_plots(
-        history=read_history_csv(_output(model, "history")),
+        history=read_history_csv(model.path("history")),
         confusion=metrics["test"]["confusion"],
-        class_names=get_dataset(data["info"]["dataset"]).class_names,
+        class_names=get_dataset(data.dataset).class_names,
         X_test=X_test, y_test=y_test, y_pred=predict(params, X_test), W_1=params["W_1"],
         out_dir=out)
     outputs.update(plots)
-    report = render_report(title=f"{data['info']['dataset']} model report",
+    report = render_report(title=f"{data.dataset} model report",
                            summary=_summary(model, evaluation),
                            metrics=metrics, plots=plots)
     write_text_atomic(out / "report.md", report)
     outputs["report.md"] = out / "report.md"
     get_run_logger().info("exported weights and plots to %s", out)
-    return record_outputs(cache_root, outputs)
+    return finish(outputs, dataset=data.dataset)
 
 
 def _summary(model: Manifest, evaluation: Manifest) -> dict[str, Any]:
-    info = evaluation["info"]
+    info = evaluation.info
     return {"test accuracy": info["test_accuracy"], "train accuracy": info["train_accuracy"],
-            "test loss": info["test_loss"], "training seconds": model["provenance"]["seconds"],
-            "updates": model["info"]["steps"], "model folder": str(_output(model, "params").parent)}
+            "test loss": info["test_loss"], "training seconds": model.provenance.seconds,
+            "updates": model.info["steps"], "model folder": str(model.path("params").parent)}
 
 
 def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
@@ -79,24 +76,20 @@ def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
 def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manifest,
             exported: Manifest, stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Point ``latest`` at this run's model; post the metrics table and report to Prefect."""
-    dataset, model_folder = model["info"]["dataset"], _output(model, "params").parent
+    dataset, model_folder = model.dataset, model.path("params").parent
     latest = point_latest(artifacts_dir, model_folder)
-    metrics = json.loads(_output(evaluation, "metrics").read_text(encoding="utf-8"))
+    metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
     retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
     record_main_run(artifacts_dir, dataset=dataset, preset=preset, retrained=retrained,
                     model_folder=model_folder,
                     metrics={f"{split}_accuracy": metrics[split]["accuracy"]
                              for split in ("train", "test", "validation") if split in metrics})
-    note = None if retrained else (
-        f"Nothing changed since run `{model['provenance']['flow_run']}` "
-        f"({model['provenance']['finished']}): data, code and parameters are the same, so the "
-        f"weights come from cache. Use `--force train` (or a new seed) to retrain.")
+    note = run_note(model, stages)
     rows = [{"flow_run": flow_run.name, "preset": preset, "retrained": retrained, **row}
             for row in metrics_table_rows(_scalars(metrics))]
     create_table_artifact(key=f"{dataset}-metrics", table=rows,
                           description=f"{dataset} accuracy and loss of run {flow_run.name}")
-    plots = {name: Path(entry["path"]) for name, entry in exported["outputs"].items()
-             if name.endswith(".png")}
+    plots = {name: path for name, path in exported.paths().items() if name.endswith(".png")}
     create_markdown_artifact(
         key=f"{dataset}-report", description=f"{dataset} run report",
         markdown=render_report(title=f"{dataset} run {flow_run.name}",
@@ -107,6 +100,18 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
     return {"latest": str(latest), "model_dir": str(model_folder),
             "note": note, "test_accuracy": metrics["test"]["accuracy"],
             "train_accuracy": metrics["train"]["accuracy"]}
+
+
+def run_note(model: Manifest, stages: Sequence[Mapping[str, Any]]) -> str:
+    """What this run did, truthfully: "nothing changed" only when no stage ran, otherwise each
+    stage that ran and the reason ``--explain`` gives for it."""
+    ran = [s for s in stages if s["status"] != "cached"]
+    if not ran:
+        return (f"Nothing changed since run `{model.provenance.flow_run}` "
+                f"({model.provenance.finished}): data, code and parameters are the same, so "
+                f"every stage comes from cache. Use `--force train` (or a new seed) to retrain.")
+    return "Reran " + "; ".join(f"{s['name']} ({s.get('reason') or 'no reason recorded'})"
+                                for s in ran) + "."
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tasks.cache import Manifest, StageCachePolicy, artifacts_dir_of, record_outputs
+from tasks.cache import finish
 from tasks.config import FlowConfig
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
@@ -41,6 +41,7 @@ from tasks.core.sweep_plots import plot_validation_vs_params
 from tasks.core.train import train_network
 from tasks.core.train_config import PRESETS, TrainConfig
 from tasks.ledger import record_training
+from tasks.manifest import Manifest
 from tasks.model import model_dir
 
 
@@ -85,10 +86,10 @@ def champion_link(artifacts_dir: Path, dataset: str) -> Path:
     return Path(artifacts_dir).resolve() / dataset / "champion"
 
 
-def train_and_score_point(data: Manifest, config: TrainConfig, points_root: Path,
-                          cache_root: Path) -> Manifest:
+def train_and_score_point(data: Manifest, config: TrainConfig,
+                          points_root: Path) -> dict[str, Any]:
     """Train one point on the training rows before the validation split and score it on them."""
-    X, y = load_split(Path(data["outputs"]["train"]["path"]))
+    X, y = load_split(data.path("train"))
     n_fit = len(X) - config.validation_size
     X_val, y_val = X[n_fit:], y[n_fit:]
     # The held-out rows are also the tracked set, so the test split is never even read here.
@@ -104,35 +105,30 @@ def train_and_score_point(data: Manifest, config: TrainConfig, points_root: Path
     write_text_atomic(outputs["validation"], json.dumps(scores, indent=1))
     metrics = {"validation_accuracy": scores["accuracy"], "validation_loss": scores["loss"],
                "train_accuracy": history[-1]["train_accuracy"]}
-    record_training(artifacts_dir_of(cache_root), kind="sweep", dataset=data["info"]["dataset"],
-                    parameters=config.model_dump(mode="json"), splits=_splits(data),
+    record_training(data.root, kind="sweep", dataset=data.dataset,
+                    parameters=config.model_dump(mode="json"), splits=data.paths(),
                     metrics=metrics, cached=False, model_dir=out, point=out.name)
     get_run_logger().info("point %s: validation accuracy %.4f in %.1f s", out.name,
                           scores["accuracy"], result.seconds)
-    return record_outputs(cache_root, outputs, point=out.name, seconds=result.seconds,
-                          steps=result.steps, **metrics)
+    return finish(outputs, dataset=data.dataset, point=out.name, seconds=result.seconds,
+                  steps=result.steps, **metrics)
 
 
 # The task wraps a module-level function, so Dask's pickling finds the function by name on a
-# worker (rather than copying its bytecode) and the cache policy can still read its source.
-train_point = task(name="sweep-point", cache_policy=StageCachePolicy(stage="sweep-point"))(
-    train_and_score_point)
-
-
-def _splits(data: Manifest) -> dict[str, Path]:
-    return {name: Path(entry["path"]) for name, entry in data["outputs"].items()}
+# worker (rather than copying its bytecode).
+train_point = task(name="sweep-point")(train_and_score_point)
 
 
 # ---------------------------------------------------------------- after every point is done
 def leaderboard_row(point: Manifest, status: str, swept: Sequence[str]) -> dict[str, Any]:
     """A point's leaderboard row: its swept values, validation scores, status, seconds, id."""
-    settings = json.loads(Path(point["outputs"]["config"]["path"]).read_text(encoding="utf-8"))
-    info = point["info"]
+    settings = json.loads(point.path("config").read_text(encoding="utf-8"))
+    info = point.info
     return {**{name: settings[name] for name in swept},
             "validation_accuracy": info["validation_accuracy"],
             "validation_loss": round(info["validation_loss"], 6),
             "train_accuracy": info["train_accuracy"],
-            "seconds": round(point["provenance"]["seconds"], 2),
+            "seconds": round(point.provenance.seconds or 0.0, 2),
             "status": status, "point": info["point"]}
 
 
@@ -178,7 +174,7 @@ def promote_champion(link: Path, candidate: Mapping[str, Any],
 
 def score_on_test(data: Manifest, params_path: Path) -> float:
     """Accuracy of saved parameters on the test split: called once per sweep, for its best."""
-    X_test, y_test = load_split(_splits(data)["test"])
+    X_test, y_test = load_split(data.path("test"))
     return evaluate_params(load_params(params_path), X_test, y_test).accuracy
 
 
@@ -187,17 +183,16 @@ def finish_sweep(artifacts_dir: Path, data: Manifest, swept: Sequence[str],
                  points: Sequence[Manifest], statuses: Sequence[str]) -> dict[str, Any]:
     """Rank the points, write the leaderboard and plot, score the best on test, crown it if it
     beats the champion on validation, log cached points in the ledger, post the table."""
-    dataset, logger = data["info"]["dataset"], get_run_logger()
+    dataset, logger = data.dataset, get_run_logger()
     folder = sweep_dir(artifacts_dir, dataset)
     board = rank_points([leaderboard_row(p, s, swept) for p, s in zip(points, statuses,
                                                                        strict=True)])
-    by_id = {p["info"]["point"]: p for p in points}
+    by_id = {p.info["point"]: p for p in points}
     write_leaderboard(board, swept, folder / "leaderboard.csv")
     plot_validation_vs_params(board, swept, folder / "validation_vs_params.png",
                               title=f"{dataset} sweep")
-    best_params = Path(by_id[board[0]["point"]]["outputs"]["params"]["path"])
-    settings = json.loads(Path(by_id[board[0]["point"]]["outputs"]["config"]["path"])
-                          .read_text(encoding="utf-8"))
+    best_params = by_id[board[0]["point"]].path("params")
+    settings = json.loads(by_id[board[0]["point"]].path("config").read_text(encoding="utf-8"))
     best = {**board[0], "test_accuracy": score_on_test(data, best_params), "settings": settings}
     moved, champion = promote_champion(champion_link(artifacts_dir, dataset), best, best_params)
     _ledger_cached_points(artifacts_dir, data, points, statuses)
@@ -218,11 +213,11 @@ def _ledger_cached_points(artifacts_dir: Path, data: Manifest, points: Sequence[
     # Points that trained wrote their own line; a point served from cache is logged here.
     for point, status in zip(points, statuses, strict=True):
         if status == "cached":
-            config_path = Path(point["outputs"]["config"]["path"])
-            info = point["info"]
-            record_training(artifacts_dir, kind="sweep", dataset=data["info"]["dataset"],
+            config_path = point.path("config")
+            info = point.info
+            record_training(artifacts_dir, kind="sweep", dataset=data.dataset,
                             parameters=json.loads(config_path.read_text(encoding="utf-8")),
-                            splits=_splits(data), cached=True, model_dir=config_path.parent,
+                            splits=data.paths(), cached=True, model_dir=config_path.parent,
                             metrics={k: info[k] for k in ("validation_accuracy",
                                                           "validation_loss", "train_accuracy")},
                             point=info["point"])

@@ -1,0 +1,68 @@
+"""The stage table: every stage of the pipeline, in order, declared once.
+
+The flow runs it (``StageRunner.run_all``), ``--explain`` walks it, ``--force`` takes its names,
+the sweep runs its data stages, and the tests check the flow against it. Adding a stage is one
+entry here plus its task (see ``docs/caching.md``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tasks.config import FlowConfig
+from tasks.core.network import PARAM_NAMES
+from tasks.core.plots import PLOT_NAMES
+from tasks.core.registry import get_dataset
+from tasks.data import download, preprocess
+from tasks.layout import Layout
+from tasks.manifest import Manifest, Output
+from tasks.model import evaluate, train
+from tasks.report import export
+from tasks.runner import Stage
+
+
+def _download_parameters(config: FlowConfig, layout: Layout) -> dict[str, Any]:
+    data = config.data
+    return {"dataset": data.dataset, "raw_dir": layout.raw_dir, "mirror": data.resolved_mirror(),
+            "timeout": data.timeout, "retries": data.retries}
+
+
+def _expected_download(layout: Layout) -> Manifest:
+    """What a download produces, known before it runs: fixed paths, the registry's digests."""
+    files = get_dataset(layout.dataset).files
+    outputs = {role: Output(path=(Path(layout.raw_dir) / f.name).relative_to(layout.root)
+                            .as_posix(), sha256=f.sha256, size=f.size, mtime_ns=0, inode=0)
+               for role, f in files.items()}
+    return Manifest(stage="download", dataset=layout.dataset, outputs=outputs, root=layout.root)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("download", download, parameters=_download_parameters,
+          unkeyed=("mirror", "timeout", "retries"),
+          outputs=("train_images", "train_labels", "test_images", "test_labels"),
+          expected=_expected_download),
+    Stage("preprocess", preprocess, upstream={"raw": "download"},
+          parameters=lambda config, layout: {"out_dir": layout.parquet_dir},
+          outputs=("train", "test")),
+    Stage("train", train, upstream={"data": "preprocess"},
+          parameters=lambda config, layout: {"config": config.training(),
+                                             "models_root": layout.models_dir},
+          outputs=("params", "history", "config")),
+    Stage("evaluate", evaluate, upstream={"data": "preprocess", "model": "train"},
+          parameters=lambda config, layout: {"l2": config.training().l2},
+          outputs=("metrics",)),
+    Stage("export", export, upstream={"data": "preprocess", "model": "train",
+                                      "evaluation": "evaluate"},
+          outputs=(*PARAM_NAMES, *PLOT_NAMES, "report.md")),
+)
+
+
+def stage_names() -> tuple[str, ...]:
+    """The stages in run order (the choices of ``--force``)."""
+    return tuple(stage.name for stage in STAGES)
+
+
+def stage(name: str) -> Stage:
+    """The table entry called ``name``."""
+    return next(s for s in STAGES if s.name == name)
