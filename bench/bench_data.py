@@ -117,7 +117,7 @@ def print_table(rows: list[tuple[str, float, float]]) -> None:
 
 
 def compare_layouts(tmp: Path, X: np.ndarray, y: np.ndarray, r: int) -> None:
-    """The chosen layout (FixedSizeList, no compression) against compressions and 784 columns."""
+    """The chosen layout (FixedSizeList, lz4) against other compressions and 784 columns."""
     print(f"\n{'layout':<36} {'write s':>8} {'read s':>8} {'size MB':>8}")
     for compression in ("none", "snappy", "zstd", "lz4"):
         path = tmp / f"fsl_{compression}.parquet"

@@ -25,7 +25,7 @@ from tasks.config import FlowConfig
 from tasks.layout import Layout
 from tasks.report import publish
 from tasks.runner import StageRunner
-from tasks.stages import STAGES
+from tasks.stages import STAGES, stage_names
 
 
 @flow(name="mnist-flow", log_prints=False)
@@ -33,7 +33,7 @@ def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B0
     """Train and export the 784-hidden-10 network; unchanged stages come from cache."""
     config.training()  # invalid settings fail before any stage starts
     layout = Layout.of(config)
-    runner = StageRunner(layout, forced=config.forced_stages(), verify=config.verify)
+    runner = StageRunner(layout, forced=config.forced_stages(stage_names()), verify=config.verify)
     done = runner.run_all(STAGES, config)
     published = publish(layout.root, config.preset, done["train"], done["evaluate"],
                         done["export"], runner.records)

@@ -94,6 +94,7 @@ class Verdict:
     reason: str
     key: str = ""
     manifest: Manifest | None = None
+    stale: bool = False  # a record exists under the key but must not be served
 
     def __str__(self) -> str:
         return f"{self.stage:<10} {'would run' if self.runs else 'cached':<9}  {self.reason}"
@@ -116,7 +117,7 @@ def judge(store: CacheStore, name: str, fn: Callable[..., Any], inputs: Mapping[
                                     f"({provenance.finished}) intact (checked by {how})",
                        key, manifest)
     if problems:
-        return Verdict(name, True, "; ".join(problems), key)
+        return Verdict(name, True, "; ".join(problems), key, stale=True)
     previous = store.latest(name)
     return Verdict(name, True, describe_change(previous and previous.key, components), key)
 

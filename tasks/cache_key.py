@@ -100,7 +100,7 @@ def _module_tree(name: str) -> tuple[str, frozenset[str]]:
                 and body and isinstance(body[0], ast.Expr)
                 and isinstance(body[0].value, ast.Constant)
                 and isinstance(body[0].value.value, str)):
-            body[0] = ast.Pass()
+            del body[0]
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -8,6 +8,7 @@ overrides, so `--lr 0.05` on the command line and `lr: 0.05` in the form mean th
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -85,15 +86,6 @@ class FlowConfig(BaseModel):
             raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
         return name
 
-    @field_validator("force")
-    @classmethod
-    def _known_stage(cls, name: str | None) -> str | None:
-        from tasks.stages import stage_names  # the table imports this module
-
-        if name is not None and name not in stage_names():
-            raise ValueError(f"unknown stage {name!r}; known: {', '.join(stage_names())}")
-        return name
-
     def training(self) -> TrainConfig:
         """The preset with the overrides applied, validated as one TrainConfig."""
         overrides = self.train.model_dump(exclude_none=True)
@@ -103,12 +95,15 @@ class FlowConfig(BaseModel):
         except ValidationError as error:
             raise ConfigError(describe_validation_error(error, prefix="train.")) from None
 
-    def forced_stages(self) -> tuple[str, ...]:
-        """The stage named by ``force`` and every stage after it."""
-        from tasks.stages import stage_names
-
-        names = stage_names()
-        return names[names.index(self.force):] if self.force else ()
+    def forced_stages(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The stage named by ``force`` and every stage after it, in the run order ``names``
+        (the stage table's, which imports this module)."""
+        if self.force is None:
+            return ()
+        if self.force not in names:
+            raise ConfigError(f"invalid configuration: force: unknown stage {self.force!r}; "
+                              f"known: {', '.join(names)}")
+        return tuple(names[list(names).index(self.force):])
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:

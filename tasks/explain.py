@@ -11,14 +11,14 @@ from tasks.cache import CacheStore, Verdict
 from tasks.config import FlowConfig
 from tasks.layout import Layout
 from tasks.manifest import Manifest
-from tasks.stages import STAGES
+from tasks.stages import STAGES, stage_names
 
 
 def explain(config: FlowConfig) -> list[Verdict]:
     """What a run of ``config`` would do, stage by stage."""
     layout = Layout.of(config)
     store = CacheStore(layout.root, layout.dataset)
-    forced = set(config.forced_stages())
+    forced = set(config.forced_stages(stage_names()))
     verdicts: list[Verdict] = []
     manifests: dict[str, Manifest | None] = {}
     for stage in STAGES:

@@ -38,9 +38,9 @@ class Output:
                    sha256=sha256 or sha256_file(file), size=stat.st_size,
                    mtime_ns=stat.st_mtime_ns, inode=stat.st_ino)
 
-    def problem(self, name: str, root: Path, verify: Verify) -> str | None:
+    def problem(self, root: Path, verify: Verify) -> str | None:
         """Why this output can no longer be trusted, or None when it is intact."""
-        file = root / self.path
+        file, name = root / self.path, Path(self.path).name
         try:
             stat = file.stat()
         except OSError:
@@ -93,7 +93,7 @@ class Manifest:
 
     def problems(self, verify: Verify = "stat") -> list[str]:
         """Why the outputs can no longer be trusted (empty when all are intact)."""
-        found = (output.problem(name, self.root, verify) for name, output in self.outputs.items())
+        found = (output.problem(self.root, verify) for output in self.outputs.values())
         return [problem for problem in found if problem]
 
     def key_view(self) -> dict[str, Any]:

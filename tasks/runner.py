@@ -93,7 +93,7 @@ class StageRunner:
         """Judge ``stage``; drop a record that must not be served, so Prefect reruns it."""
         forced = stage.name in self.forced
         verdict = stage.verdict(self.store, inputs, verify=self.verify, forced=forced)
-        if verdict.runs and not forced:
+        if verdict.stale and not forced:
             self.store.drop(verdict.key)
         return verdict
 

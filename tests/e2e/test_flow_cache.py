@@ -85,14 +85,14 @@ def test_editing_the_code_a_stage_runs_reruns_that_stage(
 
     def edited(name: str) -> str:
         text = real_source(name)
-        return text + "\n# an edit\n" if name == "tasks.core.optimizers" else text
+        return text + "\nAN_EDIT = 1\n" if name == "tasks.core.optimizers" else text
 
     monkeypatch.setattr(tasks.cache_key, "_module_source", edited)
-    tasks.cache_key.code_digest.cache_clear()
+    tasks.cache_key.clear_code_cache()
     try:
         rerun = mnist_flow(quick_config)
     finally:
-        tasks.cache_key.code_digest.cache_clear()
+        tasks.cache_key.clear_code_cache()
     assert statuses(rerun)["preprocess"] == "cached"
     assert statuses(rerun)["train"] == "ran"
 

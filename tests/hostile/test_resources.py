@@ -185,7 +185,7 @@ def test_disk_full_in_a_stage_then_rerun_resumes(tmp_path: Path, mnist_mirror: P
     parquet = tmp_path / "artifacts" / "mnist" / "parquet"
     assert not parquet.exists() or list(parquet.iterdir()) == []
     cache = tmp_path / "artifacts" / "mnist" / ".cache"
-    manifests = [p.name for p in (cache / "manifests").iterdir()]
+    manifests = [p.name for p in (cache / "records").iterdir()]
     assert all(name.startswith("download-") for name in manifests), manifests
     rerun = run_flow(*args, env=env)
     output, _ = rerun.communicate(timeout=300)

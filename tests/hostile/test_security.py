@@ -15,7 +15,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
 import flows.cli
 from flows.mnist_flow import mnist_flow
-from tasks.cache import result_storage
+from tasks.cache import CacheStore
 from tasks.config import FlowConfig
 from tasks.core.fetch import _MirrorError, _NoDowngradeRedirectHandler
 
@@ -55,7 +55,7 @@ def test_planted_pickle_records_are_never_loaded(tmp_path: Path, mnist_mirror: P
     default_storage = tmp_path / "prefect-default-storage"
     with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: default_storage}):
         first = mnist_flow(config)
-    records = result_storage(config.artifacts_dir.resolve() / "mnist" / ".cache")
+    records = CacheStore(config.artifacts_dir.resolve(), "mnist").records
     assert records.is_relative_to(config.artifacts_dir.resolve())
     stored = sorted(p.name.split("-")[0] for p in records.iterdir())
     assert stored == ["download", "evaluate", "export", "preprocess", "train"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.config import STAGES
+from tasks.stages import stage_names
 from tests.hostile.conftest import immutable, run_flow
 
 INTERRUPTED = "interrupted; finished stages are kept, rerun to resume"
@@ -46,15 +46,15 @@ def test_sigint_in_every_stage_then_resume(tmp_path: Path, mnist_mirror: Path,
     artifacts = tmp_path / "artifacts"
     args = ["--steps", "20", "--mirror", str(mnist_mirror), "--artifacts-dir", str(artifacts)]
     env = {"PREFECT_API_URL": prefect_api_url}
-    for index, stage in enumerate(STAGES):
+    for index, stage in enumerate(stage_names()):
         before, after = _interrupt_in(stage, args, env)
         called = {line.split()[1] for line in before if line.endswith("called\n")}
-        assert called & set(STAGES[:index - 1 if index else 0]) == set(), (
+        assert called & set(stage_names()[:index - 1 if index else 0]) == set(), (
             f"stages finished by earlier runs must come from cache: {called}")
         assert after.strip().splitlines()[-1] == INTERRUPTED
         assert "Traceback" not in after and "KeyboardInterrupt" not in after, after
-        manifests = artifacts / "mnist" / ".cache" / "manifests"
-        assert not any(p.name.startswith(f"{stage}-") for p in manifests.glob("*.json"))
+        records = artifacts / "mnist" / ".cache" / "records"
+        assert not any(p.name.startswith(f"{stage}-") for p in records.glob("*"))
         assert list(artifacts.rglob("*.tmp")) == [], "no temporary file may survive"
     # The last run: only export is left. A read-only PREFECT_HOME does not matter with a
     # server: results and manifests live in the artifacts directory.
@@ -64,7 +64,7 @@ def test_sigint_in_every_stage_then_resume(tmp_path: Path, mnist_mirror: Path,
         rerun = run_flow(*args, env={**env, "PREFECT_HOME": str(home)})
         output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
-    for stage in STAGES[:-1]:
+    for stage in stage_names()[:-1]:
         assert f"{stage:<10} cached" in output, output
     assert "export     ran" in output
     assert (artifacts / "latest" / "W_1.csv").is_file()
