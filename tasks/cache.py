@@ -26,6 +26,7 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from tasks.cache_key import describe_change, stage_key
+from tasks.core.atomic import write_text_atomic
 from tasks.manifest import Manifest, Output, Provenance, Verify
 
 # Prefect's JSONSerializer as the runner configures it: the only one a record may name.
@@ -70,6 +71,14 @@ class CacheStore:
             return Manifest.from_json(json.loads(text), self.root), None
         except (ValueError, KeyError, TypeError):
             return None, "its Prefect record is not a plain JSON manifest"
+
+    def update(self, key: str, manifest: Manifest) -> None:
+        """Replace the manifest inside the record ``key`` (atomically), keeping Prefect's
+        metadata."""
+        path = self.records / key
+        record = json.loads(path.read_bytes())
+        record["result"] = json.dumps(manifest.to_json())
+        write_text_atomic(path, json.dumps(record))
 
     def drop(self, key: str) -> None:
         (self.records / key).unlink(missing_ok=True)

@@ -5,7 +5,7 @@
       <dataset>/parquet/    train.parquet, test.parquet
       <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
       latest -> <dataset>/models/<id>   the last successful run
-      <dataset>/.cache/     Prefect result records and our manifests (JSON), lock files
+      <dataset>/.cache/     one JSON record per stage run (Prefect's, holding our manifest), locks
       ledger.jsonl          one line per training run, every dataset (``... history``)
 """
 

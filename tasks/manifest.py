@@ -96,6 +96,19 @@ class Manifest:
         found = (output.problem(self.root, verify) for output in self.outputs.values())
         return [problem for problem in found if problem]
 
+    def restat(self) -> Manifest | None:
+        """This manifest with each output's current mtime and inode, or None if none changed.
+
+        Only for outputs just verified (a changed stat was re-hashed and matched): recording
+        the new stat spares the next run that hash, as DVC's state database does.
+        """
+        outputs = {}
+        for name, output in self.outputs.items():
+            stat = (self.root / output.path).stat()
+            outputs[name] = dataclasses.replace(output, mtime_ns=stat.st_mtime_ns,
+                                                inode=stat.st_ino)
+        return dataclasses.replace(self, outputs=outputs) if outputs != self.outputs else None
+
     def key_view(self) -> dict[str, Any]:
         """What a downstream stage's key sees: the dataset, each output's relative path and
         sha256. Not the stat (a copy changes it), not the provenance (a rerun that reproduces

@@ -90,11 +90,14 @@ class StageRunner:
         return self.manifest(state.result())
 
     def prepare(self, stage: Stage, inputs: Mapping[str, Any]) -> Verdict:
-        """Judge ``stage``; drop a record that must not be served, so Prefect reruns it."""
+        """Judge ``stage``; drop a record that must not be served, so Prefect reruns it, and
+        record the new stat of outputs that were re-hashed and matched (a restored folder)."""
         forced = stage.name in self.forced
         verdict = stage.verdict(self.store, inputs, verify=self.verify, forced=forced)
         if verdict.stale and not forced:
             self.store.drop(verdict.key)
+        elif verdict.manifest is not None and (fresh := verdict.manifest.restat()) is not None:
+            self.store.update(verdict.key, fresh)
         return verdict
 
     def configure(self, stage: Stage) -> Task[..., Any]:

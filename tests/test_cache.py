@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -219,3 +220,19 @@ def test_describe_change_names_parameters_inputs_and_code_modules() -> None:
     assert "input `train` content changed" in text
     assert "code changed in tasks.model" in text and "tasks.data" not in text
     assert describe_change(None, new) == "never ran in this artifacts directory"
+
+
+def test_a_restored_output_is_rehashed_once_then_trusted_by_its_new_stat(tmp_path: Path) -> None:
+    from tasks.cache import _JSON_SERIALIZER
+
+    manifest = _manifest(tmp_path, a=b"x")
+    store = CacheStore(tmp_path, "mnist")
+    _write_record(store, "s-1", json.dumps(manifest.to_json()), _JSON_SERIALIZER)
+    shutil.copy2(tmp_path / "a", tmp_path / "restored")
+    os.replace(tmp_path / "restored", tmp_path / "a")  # same bytes, another inode
+    assert manifest.problems("stat") == []
+    fresh = manifest.restat()
+    assert fresh is not None and fresh.outputs["a"].inode == (tmp_path / "a").stat().st_ino
+    store.update("s-1", fresh)
+    assert store.read("s-1") == (fresh, None)
+    assert fresh.restat() is None

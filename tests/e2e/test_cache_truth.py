@@ -95,6 +95,12 @@ def test_a_moved_artifacts_folder_stays_cached(quick_config: FlowConfig) -> None
     assert statuses(again) == ALL_CACHED
     assert again["test_accuracy"] == first["test_accuracy"]
     assert Path(again["model_dir"]).is_relative_to(moved.resolve())
+    copied = moved.with_name("restored")  # new inodes and mtimes: re-hashed once, then trusted
+    shutil.copytree(moved, copied, symlinks=True)
+    restored = with_changes(quick_config, artifacts_dir=copied)
+    assert statuses(mnist_flow(restored)) == ALL_CACHED
+    train = next(v for v in explain(restored) if v.stage == "train")
+    assert train.manifest is not None and train.manifest.restat() is None
 
 
 def _forge_same_size(victim: Path) -> None:

@@ -20,6 +20,7 @@ from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
 from tasks.core.atomic import sha256_file
 from tasks.core.registry import FASHION_MNIST, MNIST, DatasetSpec
+from tasks.stages import stage_names
 from tests.e2e.conftest import QUICK_TRAIN, cli, statuses
 
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
@@ -30,7 +31,7 @@ pytestmark = [
                        "apt-get install dataset-fashion-mnist (CI's .ci/run does)"),
 ]
 
-STAGES = ("download", "preprocess", "train", "evaluate", "export")
+STAGES = stage_names()
 ALL_RAN = dict.fromkeys(STAGES, "ran")
 ALL_CACHED = dict.fromkeys(STAGES, "cached")
 

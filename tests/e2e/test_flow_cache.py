@@ -13,11 +13,12 @@ from prefect.settings import PREFECT_API_URL
 import tasks.cache_key
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
+from tasks.stages import stage_names
 from tests.e2e.conftest import QUICK_TRAIN, cli, statuses, with_changes, with_train
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 
-ALL_CACHED = dict.fromkeys(("download", "preprocess", "train", "evaluate", "export"), "cached")
+ALL_CACHED = dict.fromkeys(stage_names(), "cached")
 
 
 def tree_digests(root: Path) -> dict[str, str]:
