@@ -77,16 +77,30 @@ def test_the_code_key_covers_every_module_the_task_can_reach(fake_project: Path)
     assert _digest_after(helper, "def helper():\n    return 2\n") != edited
 
 
-def test_comments_docstrings_and_unrelated_modules_leave_the_code_key_alone(
+def test_an_edit_of_a_module_the_task_cannot_reach_leaves_the_code_key_alone(
         fake_project: Path) -> None:
     from tasks.zz_task import task_fn
 
     digest = code_digest(task_fn)[0]
-    helper = fake_project / "zz_helper.py"
-    commented = '"""Docs."""\n\n\ndef helper():  # why\n    """More docs."""\n    return 1\n'
-    assert _digest_after(helper, commented) == digest
     assert _digest_after(fake_project / "zz_unrelated.py", "def other():\n    return 4\n") \
         == digest
+    # Within reach, even a comment counts: slightly too much, never too little.
+    assert _digest_after(fake_project / "zz_helper.py",
+                         "def helper():  # why\n    return 1\n") != digest
+
+
+def test_imports_are_found_in_every_form(fake_project: Path) -> None:
+    from tasks.cache_key import project_closure
+
+    (fake_project.parent / "zz_forms.py").write_text(textwrap.dedent("""
+        import tasks.core.zz_helper as helper_module
+        from tasks.core import (
+            zz_unrelated,
+        )
+    """))
+    assert {"tasks.core.zz_helper", "tasks.core.zz_unrelated"} <= set(
+        project_closure({"tasks.zz_forms"}))
+    sys.modules.pop("tasks.zz_forms", None)
 
 
 def test_the_key_changes_with_parameters_and_not_with_excluded_inputs() -> None:
