@@ -23,7 +23,6 @@ from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params
 from tasks.core.export import read_history_csv, write_weights_csv
 from tasks.core.network import predict
-from tasks.core.plots import write_all_plots
 from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
 from tasks.ledger import record_main_run
@@ -34,6 +33,9 @@ from tasks.splits import load_stage_split
 @task(name="export")
 def export(data: Manifest, model: Manifest, evaluation: Manifest) -> dict[str, Any]:
     """Write W_1.csv, W_2.csv, b_1.csv, b_2.csv, the four plots and report.md beside the model."""
+    # Imported here: matplotlib costs a run whose export comes from cache ~0.3 s to import.
+    from tasks.core.plots import write_all_plots
+
     params = load_params(model.path("params"))
     out = model.path("params").parent
     outputs: dict[str, Path] = write_weights_csv(params, out)
