@@ -4,8 +4,10 @@
 
 Each measurement is one `python flows/mnist_flow.py` process, timed from start to exit, as a
 user waits for it. The floor is a flow with the same number of tasks (six) that do nothing,
-measured in the same run and the same mode. Targets (issue 4): the all-cached rerun within
-floor + 0.3 s (issue 11); a cold run of the `original` preset within floor + 6 s.
+measured in the same run and the same mode. Targets: the all-cached rerun within
+floor + 0.3 s (issue 11); a cold run of the `original` preset within floor + 4 s in server mode
+and floor + 5 s in ephemeral mode (issue 14). Where the seconds of a run go:
+``bench/profile_run.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ def empty():
 
 empty()
 """
+
+
+COLD_TARGET = {"ephemeral": 5.0, "server": 4.0}  # seconds over the empty flow (issue 14)
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
@@ -128,7 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "PREFECT_HOME": home, "DO_NOT_TRACK": "1",
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               # a loaded machine starts the temporary server in more than the default 20 s
+               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
         env.pop("PREFECT_API_URL", None)
         timed([sys.executable, "-c", EMPTY_FLOW], env)  # first start creates the database
         print(f"{'mode':<10} {'floor s':>8} {'cold s':>8} {'cached s':>8}"
@@ -138,10 +145,12 @@ def main() -> None:
             rows["server"] = measure("server", {**env, "PREFECT_API_URL": url}, args.mirror,
                                      args.repeat)
         measure_ephemeral_settings(env, args.repeat)
-    print(f"\ntargets: cached <= floor + {CACHED_TARGET} s, cold (original preset) <= floor + 6 s")
+    print(f"\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"targets: cached <= floor + {CACHED_TARGET} s; cold (original preset) <= floor + 4 s "
+          f"(server), + 5 s (ephemeral)")
     for mode, row in rows.items():
         cached_ok = row["cached"] - row["floor"] <= CACHED_TARGET
-        cold_ok = row["cold"] - row["floor"] <= 6.0
+        cold_ok = row["cold"] - row["floor"] <= COLD_TARGET[mode]
         print(f"{mode:<10} cached {'met' if cached_ok else 'MISSED'}, "
               f"cold {'met' if cold_ok else 'MISSED'}")
 

@@ -12,10 +12,11 @@ from typing import Any
 from prefect import get_run_logger, task
 
 from tasks.cache import finish
-from tasks.core.datasets import preprocess_dataset
+from tasks.core.datasets import preprocess_splits
 from tasks.core.fetch import DownloadProgress, fetch_dataset, format_progress, resolve_mirrors
 from tasks.core.registry import get_dataset
 from tasks.manifest import Manifest
+from tasks.splits import keep_split
 
 
 @task(name="download")
@@ -41,6 +42,10 @@ def download(dataset: str, raw_dir: Path, mirror: str | None, timeout: float,
 @task(name="preprocess")
 def preprocess(raw: Manifest, out_dir: Path) -> dict[str, Any]:
     """Normalize and standardize every image; write ``train.parquet`` and ``test.parquet``."""
-    splits = preprocess_dataset(raw.paths(), Path(out_dir), source_digests=raw.digests())
-    get_run_logger().info("wrote %s", ", ".join(str(p) for p in splits.values()))
-    return finish(splits, dataset=raw.dataset)
+    written = preprocess_splits(raw.paths(), Path(out_dir), source_digests=raw.digests())
+    for split in written.values():  # train and evaluate, in this process, need not read them
+        keep_split(split.path, split.sha256, (split.X, split.y))
+    get_run_logger().info("wrote %s", ", ".join(str(s.path) for s in written.values()))
+    # write_split hashed each file as it wrote it: no second hash.
+    return finish({name: s.path for name, s in written.items()}, dataset=raw.dataset,
+                  digests={name: s.sha256 for name, s in written.items()})

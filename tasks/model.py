@@ -18,9 +18,10 @@ from tasks.cache_key import digest_json, to_jsonable
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
 from tasks.core.export import write_history_csv
+from tasks.core.history import TrainProgress
 from tasks.core.metrics import evaluate as evaluate_params
 from tasks.core.registry import get_dataset
-from tasks.core.train import TrainProgress, train_network
+from tasks.core.train import train_network
 from tasks.core.train_config import TrainConfig
 from tasks.manifest import Manifest
 from tasks.splits import load_stage_split

@@ -36,7 +36,14 @@ from tasks.core.datasets import load_split
 from tasks.core.errors import ConfigError
 from tasks.core.export import write_history_csv, write_weights_csv
 from tasks.core.metrics import evaluate as evaluate_params
-from tasks.core.sweep import SearchSpace, leaderboard_columns, rank_points, should_promote
+from tasks.core.sweep import (
+    SearchSpace,
+    leaderboard_columns,
+    rank_points,
+    should_promote,
+    split_mismatch,
+    validation_split,
+)
 from tasks.core.sweep_plots import plot_validation_vs_params
 from tasks.core.train import train_network
 from tasks.core.train_config import PRESETS, TrainConfig
@@ -193,8 +200,16 @@ def finish_sweep(artifacts_dir: Path, data: Manifest, swept: Sequence[str],
                               title=f"{dataset} sweep")
     best_params = by_id[board[0]["point"]].path("params")
     settings = json.loads(by_id[board[0]["point"]].path("config").read_text(encoding="utf-8"))
-    best = {**board[0], "test_accuracy": score_on_test(data, best_params), "settings": settings}
-    moved, champion = promote_champion(champion_link(artifacts_dir, dataset), best, best_params)
+    best = {**board[0], "test_accuracy": score_on_test(data, best_params), "settings": settings,
+            "validation_split": validation_split(data.sha256("train"),
+                                                 settings["validation_size"])}
+    link = champion_link(artifacts_dir, dataset)
+    mismatch = split_mismatch(read_champion(link), best)
+    moved, champion = promote_champion(link, best, best_params)
+    if mismatch:
+        logger.warning("champion kept without comparing: %s, and accuracies on different "
+                       "validation splits do not compare; remove %s to crown this sweep's best",
+                       mismatch, link)
     _ledger_cached_points(artifacts_dir, data, points, statuses)
     create_table_artifact(key=f"{dataset}-sweep-leaderboard", table=list(board),
                           description=f"{dataset} sweep: {len(board)} points ranked on "

@@ -168,13 +168,44 @@ def rank_points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{"rank": rank, **rows[i]} for rank, i in enumerate(order, start=1)]
 
 
-def should_promote(champion: Mapping[str, Any] | None, candidate: Mapping[str, Any]) -> bool:
-    """Whether ``candidate`` replaces ``champion``: only by beating its validation accuracy.
+def validation_split(train_sha256: str, validation_size: int) -> dict[str, Any]:
+    """What a validation accuracy was measured on: the last ``validation_size`` rows of the
+    training split whose file has ``train_sha256``."""
+    return {"train_sha256": train_sha256, "validation_size": int(validation_size)}
 
-    Both carry ``validation_accuracy``; no champion yet means the candidate takes the place.
+
+def split_mismatch(champion: Mapping[str, Any] | None,
+                   candidate: Mapping[str, Any]) -> str | None:
+    """Why the two validation accuracies do not compare (None when they do, or no champion).
+
+    Both records carry ``validation_split`` (:func:`validation_split`); a champion crowned
+    before splits were recorded has none and compares with nothing.
+    """
+    if champion is None:
+        return None
+    theirs, ours = champion.get("validation_split"), candidate.get("validation_split")
+    if theirs == ours:
+        return None
+    if not theirs:
+        return "the champion's validation split was not recorded"
+    if theirs["train_sha256"] != ours["train_sha256"]:
+        return "the champion was scored on another version of the training data"
+    return (f"the champion was scored on the last {theirs['validation_size']} training images, "
+            f"this sweep on the last {ours['validation_size']}")
+
+
+def should_promote(champion: Mapping[str, Any] | None, candidate: Mapping[str, Any]) -> bool:
+    """Whether ``candidate`` replaces ``champion``: only by beating its validation accuracy
+    measured on the same validation split (:func:`split_mismatch`).
+
+    Both carry ``validation_accuracy`` and ``validation_split``; no champion yet means the
+    candidate takes the place. Accuracies on different splits do not compare, so the
+    champion stays: the sweep says why, and removing the champion link lets the next win.
     """
     if champion is None:
         return True
+    if split_mismatch(champion, candidate) is not None:
+        return False
     return float(candidate["validation_accuracy"]) > float(champion["validation_accuracy"])
 
 

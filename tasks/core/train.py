@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,16 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
-from tasks.core.errors import ConfigError, DataError, TrainingDivergedError
-from tasks.core.network import (
-    N_FEATURES,
-    Params,
-    cross_entropy,
-    forward,
-    init_params,
-    l2_penalty,
-    loss_and_grads,
-)
+from tasks.core.errors import ConfigError, DataError
+from tasks.core.history import HISTORY_COLUMNS, HistoryRecorder, TrainProgress, check_finite
+from tasks.core.network import N_FEATURES, Params, init_params, loss_and_grads
 from tasks.core.optimizers import flat_views, make_optimizer, weight_mask
 from tasks.core.schedules import Schedule, make_schedule
 from tasks.core.train_config import TrainConfig
@@ -46,22 +38,7 @@ logger = logging.getLogger(__name__)
 
 # Training's updates run on one BLAS thread: splitting a 64x784 product across threads costs
 # more than it saves, and on a busy machine OpenBLAS's spinning threads made the `fast` preset
-# 10x slower (20 s instead of 2 s). A history point is two large products (10,000 rows each),
-# which two threads finish 1.7x faster: the `original` preset's 101 points, 2.1 s -> 1.5 s.
-HISTORY_BLAS_THREADS = min(2, os.cpu_count() or 1)
-
-HISTORY_COLUMNS = ("step", "lr", "loss", "train_accuracy", "test_accuracy")
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """One history point, as passed to ``on_progress``; ``step`` counts from 0."""
-
-    step: int
-    total_steps: int
-    loss: float
-    train_accuracy: float
-    test_accuracy: float
+# 10x slower (20 s instead of 2 s). History points run on two (tasks.core.history).
 
 
 @dataclass
@@ -77,43 +54,6 @@ class TrainResult:
     def history_columns(self) -> list[str]:
         """Column names of the history rows, in order."""
         return list(self.history[0]) if self.history else list(HISTORY_COLUMNS)
-
-
-class _Recorder:
-    """Measures history points in float32 on fixed data; never touches a random stream."""
-
-    def __init__(self, config: TrainConfig, total_steps: int, evaluation_sets: dict[str, Any],
-                 on_progress: Callable[[TrainProgress], None] | None,
-                 blas: ThreadpoolController) -> None:
-        self.config, self.total_steps, self.sets = config, total_steps, evaluation_sets
-        self.on_progress, self.blas = on_progress, blas
-        self.rows: list[dict[str, float]] = []
-
-    def due(self, step: int) -> bool:
-        return step % self.config.eval_every == 0 or step == self.total_steps - 1
-
-    def record(self, step: int, lr: float, params: Params) -> None:
-        small = {name: array.astype(np.float32) for name, array in params.items()}
-        row: dict[str, float] = {"step": step, "lr": lr}
-        for name, (X, y) in self.sets.items():
-            with self.blas.limit(limits=HISTORY_BLAS_THREADS, user_api="blas"):
-                Z_2 = forward(small, X)["Z_2"]
-            if name == "train":
-                row["loss"] = cross_entropy(Z_2, y) + l2_penalty(params, self.config.l2)
-                _check_finite(row["loss"], step, lr, self.config)
-            row[f"{name}_accuracy"] = float((Z_2.argmax(axis=1) == y).mean())
-        self.rows.append(row)
-        if self.on_progress is not None:
-            self.on_progress(TrainProgress(step, self.total_steps, row["loss"],
-                                           row["train_accuracy"], row["test_accuracy"]))
-
-
-def _check_finite(loss: float, step: int, lr: float, config: TrainConfig) -> None:
-    if not math.isfinite(loss):
-        raise TrainingDivergedError(
-            f"training diverged at step {step}: the loss became {loss} (learning rate {lr:.3g} "
-            f"at that step); lower `lr` (now {config.lr:g}) or `l2` (now {config.l2:g}) "
-            f"and train again")
 
 
 def train_network(X_train: NDArray[np.float32], y_train: NDArray[np.uint8],
@@ -139,7 +79,7 @@ def train_network(X_train: NDArray[np.float32], y_train: NDArray[np.uint8],
         sets["validation"] = (X_train[n_train:], y_train[n_train:])
     total = _total_steps(config, n_train)
     blas = ThreadpoolController()
-    recorder = _Recorder(config, total, sets, on_progress, blas)
+    recorder = HistoryRecorder(config, total, sets, on_progress, blas)
     schedule = make_schedule(config.schedule, lr=config.lr, total_steps=total,
                              decay=config.decay, every=config.decay_every,
                              min_ratio=config.min_lr_ratio)
@@ -148,6 +88,7 @@ def train_network(X_train: NDArray[np.float32], y_train: NDArray[np.uint8],
     # overflow on the way to a non-finite loss is expected; _check_finite reports it
     with np.errstate(over="ignore", invalid="ignore"), blas.limit(limits=1, user_api="blas"):
         params = loop(X_fit, y_fit, config, schedule, recorder)
+        recorder.finish()
     seconds = time.perf_counter() - started
     logger.info("trained %s for %d updates in %.2f s: test accuracy %.4f", config.optimizer,
                 total, seconds, recorder.rows[-1]["test_accuracy"])
@@ -169,7 +110,7 @@ def _total_steps(config: TrainConfig, n_train: int) -> int:
 
 
 def _train_sgd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
-               schedule: Schedule, recorder: _Recorder) -> Params:
+               schedule: Schedule, recorder: HistoryRecorder) -> Params:
     """The original loop: one sample per update, drawn by ``randint(0, m)``, column layout."""
     rng = np.random.RandomState(config.seed)
     dtype = np.dtype(config.dtype)
@@ -187,7 +128,7 @@ def _train_sgd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig
         shifted = Z_2 - Z_2.max()
         exp = np.exp(shifted)
         total = exp.sum()
-        _check_finite(float(np.log(total) - shifted[y[j], 0]), step, lr, config)
+        check_finite(float(np.log(total) - shifted[y[j], 0]), step, lr, config)
         dZ_2 = exp / total
         dZ_2[y[j]] -= 1                                         # ŷ - y, N = 1
         dZ_1 = (W_2.T @ dZ_2) * (Z_1 > 0)
@@ -203,7 +144,7 @@ def _train_sgd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig
 
 
 def _train_gd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
-              schedule: Schedule, recorder: _Recorder) -> Params:
+              schedule: Schedule, recorder: HistoryRecorder) -> Params:
     """Full-batch gradient descent, initialized exactly like the original."""
     rng = np.random.RandomState(config.seed)
     dtype = np.dtype(config.dtype)
@@ -213,7 +154,7 @@ def _train_gd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
     for step in range(recorder.total_steps):
         lr = schedule(step)
         loss, grads = loss_and_grads(params, X, y, config.l2)
-        _check_finite(loss, step, lr, config)
+        check_finite(loss, step, lr, config)
         for name, grad in grads.items():
             params[name] -= lr * grad
         if recorder.due(step):
@@ -237,7 +178,7 @@ class _Buffers:
 
 
 def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
-                     schedule: Schedule, recorder: _Recorder) -> Params:
+                     schedule: Schedule, recorder: HistoryRecorder) -> Params:
     """Momentum SGD or Adam on shuffled minibatches; one permutation per epoch."""
     dtype = np.dtype(config.dtype)
     rng = np.random.default_rng(config.seed)
@@ -260,7 +201,7 @@ def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: Train
         for start in range(0, len(X), batch):
             lr = schedule(step)
             loss = _batch_grads(params, grads, X, labels, order[start:start + batch], buffers)
-            _check_finite(loss, step, lr, config)
+            check_finite(loss, step, lr, config)
             if config.l2:
                 grad += config.l2 * (decay_mask * theta)
             if config.weight_decay:

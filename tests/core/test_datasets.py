@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 from tasks.core.datasets import (
     load_split,
     preprocess_dataset,
+    preprocess_splits,
     read_split_metadata,
     standardize_images,
     write_split,
@@ -98,8 +101,9 @@ def _write_table(path: Path, pixels: pa.Array, labels: pa.Array) -> Path:
 def test_load_split_rejects(tmp_path: Path, case: str) -> None:
     path = tmp_path / "split.parquet"
     good_pixels = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(784 * 2, np.float32)), 784)
-    match = {"missing": "cannot read", "garbage": "cannot read", "wrong_columns": "cannot read",
-             "float64": "expected columns", "bad_label": "expected labels 0..9, found 12",
+    match = {"missing": "cannot read", "garbage": "cannot read",
+             "wrong_columns": "expected columns", "float64": "expected columns",
+             "bad_label": "expected labels 0..9, found 12",
              "null_label": "nulls", "null_pixel": "null values"}[case]
     if case == "garbage":
         path.write_bytes(b"PAR1 not really")
@@ -148,6 +152,34 @@ def test_preprocess_tiny(tmp_path: Path) -> None:
         raw["train_images"].read_bytes()).hexdigest()
     assert meta["mnist_flow.split"] == "train"
     assert {"mnist_flow.numpy", "mnist_flow.pyarrow", "mnist_flow.preprocessing"} <= set(meta)
+
+
+def test_preprocess_splits_hands_over_the_digest_and_the_arrays_it_wrote(
+        tmp_path: Path) -> None:
+    written = preprocess_splits(_tiny_raw(tmp_path), tmp_path / "out")
+    for split in ("train", "test"):
+        entry = written[split]
+        assert entry.sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
+        X, y = load_split(entry.path)
+        np.testing.assert_array_equal(entry.X, X)
+        np.testing.assert_array_equal(entry.y, y)
+        assert entry.X.dtype == np.float32 and not entry.X.flags.writeable
+
+
+def test_reading_a_split_does_not_import_pandas(tmp_path: Path) -> None:
+    """pandas costs 0.3 s of import; the default run writes and reads splits without it."""
+    script = (f"import sys; from pathlib import Path; from tasks.core.datasets import "
+              f"preprocess_splits, load_split; "
+              f"w = preprocess_splits({{k: Path(v) for k, v in {_raw_str(tmp_path)}.items()}}, "
+              f"Path({str(tmp_path / 'out')!r})); load_split(w['train'].path); "
+              f"assert 'pandas' not in sys.modules, 'pandas imported'")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+
+
+def _raw_str(tmp_path: Path) -> dict[str, str]:
+    return {role: str(path) for role, path in _tiny_raw(tmp_path).items()}
 
 
 def test_preprocess_count_mismatch(tmp_path: Path) -> None:

@@ -15,6 +15,8 @@ from tasks.core.sweep import (
     parse_value,
     rank_points,
     should_promote,
+    split_mismatch,
+    validation_split,
 )
 
 
@@ -105,6 +107,30 @@ def test_the_champion_moves_only_when_beaten_on_validation(
     # A higher test accuracy must not matter: the test set never chooses.
     assert should_promote(current, {"validation_accuracy": candidate,
                                     "test_accuracy": 1.0}) is moves
+
+
+SPLIT = validation_split("a" * 64, 10_000)
+
+
+@pytest.mark.parametrize(("champion_split", "reason"), [
+    (validation_split("a" * 64, 5_000), "last 5000 training images, this sweep on the last 10000"),
+    (validation_split("b" * 64, 10_000), "another version of the training data"),
+    (None, "not recorded"),
+])
+def test_a_champion_scored_on_another_validation_split_is_not_compared(
+        champion_split: dict | None, reason: str) -> None:
+    champion = {"validation_accuracy": 0.90, "validation_split": champion_split}
+    candidate = {"validation_accuracy": 0.99, "validation_split": SPLIT}
+    assert should_promote(champion, candidate) is False
+    assert reason in (split_mismatch(champion, candidate) or "")
+
+
+def test_the_same_validation_split_compares_accuracies() -> None:
+    champion = {"validation_accuracy": 0.90, "validation_split": dict(SPLIT)}
+    assert split_mismatch(champion, {"validation_split": SPLIT}) is None
+    assert should_promote(champion, {"validation_accuracy": 0.91, "validation_split": SPLIT})
+    assert not should_promote(champion, {"validation_accuracy": 0.89, "validation_split": SPLIT})
+    assert should_promote(None, {"validation_accuracy": 0.1, "validation_split": SPLIT})
 
 
 def test_leaderboard_columns_put_swept_settings_and_scores_first() -> None:

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tasks.core.errors import ConfigError, DataError, TrainingDivergedError
+from tasks.core.history import TrainProgress
 from tasks.core.network import predict
-from tasks.core.train import TrainProgress, train_network
+from tasks.core.train import train_network
 from tasks.core.train_config import TrainConfig, get_preset
 
 

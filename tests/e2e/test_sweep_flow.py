@@ -90,6 +90,19 @@ def test_champion_moves_only_when_beaten_on_validation(tmp_path: Path,
     assert worse["champion"]["point"] == good["best"]["point"]
 
 
+def test_a_champion_from_another_validation_split_is_kept_not_compared(
+        tmp_path: Path, mnist_mirror: Path) -> None:
+    first = run_sweep(sweep_config(tmp_path, mnist_mirror, "lr=0.0002", "hidden=16"))
+    assert first["champion_moved"]
+    assert first["champion"]["validation_split"]["validation_size"] == 10_000
+    # Better settings, but scored on the last 20,000 images: not comparable with the first.
+    other = run_sweep(sweep_config(tmp_path, mnist_mirror, "lr=0.002", "hidden=16",
+                                   validation_size=20_000))
+    assert other["best"]["validation_accuracy"] > first["best"]["validation_accuracy"]
+    assert not other["champion_moved"]
+    assert other["champion"]["point"] == first["best"]["point"]
+
+
 def test_the_ledger_records_main_flow_and_sweep_runs(quick_config: Any,
                                                     mnist_mirror: Path) -> None:
     artifacts = quick_config.artifacts_dir

@@ -27,7 +27,7 @@ STALL_SECONDS = 120.0
 # stage -> (task module, name of the core function that task calls)
 STAGE_CALLS = {
     "download": ("tasks.data", "fetch_dataset"),
-    "preprocess": ("tasks.data", "preprocess_dataset"),
+    "preprocess": ("tasks.data", "preprocess_splits"),
     "train": ("tasks.model", "train_network"),
     "evaluate": ("tasks.model", "evaluate_params"),
     "export": ("tasks.report", "write_weights_csv"),
@@ -47,7 +47,11 @@ def _wrap(stage: str, fn: Callable[..., Any], stall: bool) -> Callable[..., Any]
 
 
 def _disk_full(path: Any) -> None:
-    Path(path).write_bytes(b"PAR1 half a file")  # a partial write, then the disk is full
+    partial = b"PAR1 half a file"  # a partial write, then the disk is full
+    if hasattr(path, "write"):  # write_split streams into a digesting file object
+        path.write(partial)
+    else:
+        Path(path).write_bytes(partial)
     raise OSError(errno.ENOSPC, "No space left on device")
 
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,8 +67,8 @@ def test_patched_enospc_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """Without root: a write that fails half-way with ENOSPC, as on a full disk."""
     import pyarrow.parquet as pq
 
-    def full(table: object, where: str, **options: object) -> None:
-        Path(where).write_bytes(b"PAR1 half")
+    def full(table: object, where: Any, **options: object) -> None:
+        where.write(b"PAR1 half")  # write_split streams into a digesting file object
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(pq, "write_table", full)
