@@ -15,8 +15,8 @@ from tasks.cache import finish
 from tasks.core.datasets import preprocess_splits
 from tasks.core.fetch import DownloadProgress, fetch_dataset, format_progress, resolve_mirrors
 from tasks.core.registry import get_dataset
+from tasks.handover import keep_split
 from tasks.manifest import Manifest
-from tasks.splits import keep_split
 
 
 @task(name="download")

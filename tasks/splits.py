@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-from numpy.typing import NDArray
-
 from tasks.core.datasets import load_split
+from tasks.handover import Split, keep_split, kept_split
 from tasks.manifest import Manifest
-
-Split = tuple[NDArray[np.float32], NDArray[np.uint8]]
 
 
 def load_stage_split(data: Manifest, split: str) -> Split:
@@ -18,22 +12,11 @@ def load_stage_split(data: Manifest, split: str) -> Split:
 
     train, evaluate and export all read the splits; one process keeps one read-only copy per
     file version (path + sha256) instead of reading 190 MB three times, and a process that
-    has just preprocessed them keeps the arrays it wrote (:func:`keep_split`).
+    has just preprocessed them reads nothing (:mod:`tasks.handover`).
     """
-    path = data.path(split)
-    key = (str(path.resolve()), data.sha256(split))
-    if key not in _SPLITS:
-        keep_split(path, data.sha256(split), load_split(path))
-    return _SPLITS[key]
-
-
-def keep_split(path: Path, sha256: str, arrays: Split) -> None:
-    """Remember the arrays of the file at ``path`` with ``sha256`` (read-only ``X``), for
-    :func:`load_stage_split`; the two most recent files are kept (train and test)."""
-    while len(_SPLITS) >= 2:
-        del _SPLITS[next(iter(_SPLITS))]  # the oldest
-    _SPLITS[(str(Path(path).resolve()), sha256)] = arrays
-
-
-# (resolved path, sha256) -> arrays: a rewritten file is a new key.
-_SPLITS: dict[tuple[str, str], Split] = {}
+    path, sha256 = data.path(split), data.sha256(split)
+    arrays = kept_split(path, sha256)
+    if arrays is None:
+        arrays = load_split(path)
+        keep_split(path, sha256, arrays)
+    return arrays

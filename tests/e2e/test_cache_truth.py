@@ -61,8 +61,8 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
     first, _ = _run_copy(repo, artifacts, mnist_mirror)
     assert set(first.values()) == {"ran"}
 
-    _edit(repo / "tasks" / "splits.py", "    return _load_split_once(",
-          "    assert split in data.outputs, split\n    return _load_split_once(")
+    _edit(repo / "tasks" / "splits.py", "    path, sha256 = data.path(split)",
+          "    assert split in data.outputs, split\n    path, sha256 = data.path(split)")
     after_split, output = _run_copy(repo, artifacts, mnist_mirror)
     assert after_split == {"download": "cached", "preprocess": "cached", "train": "ran",
                            "evaluate": "ran", "export": "ran"}
