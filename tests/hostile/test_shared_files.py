@@ -103,12 +103,11 @@ def test_a_sweep_point_killed_after_training_is_recorded_once(
 
     config = sweep_config(tmp_path, mnist_mirror, "seed=7", "hidden=16")
     assert run_sweep(config)["statuses"] == ["ran"]
-    # Killed after its ledger line, before its cache entry: the manifest and record are absent.
-    cache = tmp_path / "mnist" / ".cache"
-    for manifest in (cache / "manifests").glob("*.json"):
-        if "point" in json.loads(manifest.read_text())["info"]:
-            manifest.unlink()
-            (cache / "records" / manifest.stem).unlink(missing_ok=True)
+    # Killed after its ledger line, before its cache record was written: no record.
+    records = tmp_path / "mnist" / ".cache" / "records"
+    points = [r for r in records.iterdir() if '\\"point\\"' in r.read_text()]
+    assert len(points) == 1, [r.name for r in records.iterdir()]
+    points[0].unlink()
     assert run_sweep(config)["statuses"] == ["ran"]  # trained again ...
     sweeps = [e for e in read_entries(ledger_path(tmp_path)) if e["kind"] == "sweep"]
     assert len(sweeps) == 1, sweeps  # ... and counted once
