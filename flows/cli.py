@@ -1,7 +1,7 @@
 """The command line of ``python flows/mnist_flow.py``: options → FlowConfig → flow → summary.
 
 Every error a user can cause ends here as one line on stderr and exit status 2, without a
-traceback; an interrupted run exits 130.
+traceback; a run interrupted by Ctrl-C or SIGTERM exits 130 (see flows/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ from typing import Any
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from pydantic import ValidationError
 
-from tasks.config import FlowConfig, describe_validation_error
+from flows.lifecycle import guarded_run
+from tasks.config import DataConfig, FlowConfig, describe_validation_error
 from tasks.core.errors import ConfigError, MnistFlowError
+from tasks.core.fetch import DEADLINE_FACTOR, MIN_RATE
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
 from tasks.stages import stage_names
 
 LOCAL_SERVER = "http://127.0.0.1:4200/api"
+INTERRUPTED = "finished stages are kept, rerun to resume"
 
 # `python flows/mnist_flow.py NAME ...` hands the rest of the command line to NAME's main().
 SUBCOMMANDS = {
@@ -88,6 +91,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror", help=f"one mirror instead of the public ones: an http(s):// "
                         f"or file:// URL or a folder holding the four .gz files "
                         f"(default: the dataset's own variable if set: {variables})")
+    add_download_options(parser)
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
                         help="where every output goes (default: ./artifacts)")
     parser.add_argument("--force", choices=stage_names(), metavar="STAGE",
@@ -95,6 +99,24 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verify", choices=("stat", "full"), default="stat",
                         help="how cached outputs are checked: stat (default) re-hashes only files "
                              "whose size, mtime or inode changed; full re-hashes every file")
+
+
+def add_download_options(parser: argparse.ArgumentParser) -> None:
+    """``--timeout`` and ``--retries``: how long a mirror may stall, how often it is retried."""
+    fields = DataConfig.model_fields
+    parser.add_argument("--timeout", type=float, default=fields["timeout"].default,
+                        help=f"seconds a mirror may stay silent, and the window over which a "
+                             f"download must average {MIN_RATE} bytes/s; one file may take "
+                             f"{DEADLINE_FACTOR} times this (default: %(default)s)")
+    parser.add_argument("--retries", type=int, default=fields["retries"].default,
+                        help="attempts per mirror on transient failures (timeouts, stalls, "
+                             "HTTP 5xx) before moving to the next mirror (default: %(default)s)")
+
+
+def download_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``data`` section the download options describe."""
+    return {"dataset": args.dataset, "mirror": args.mirror, "timeout": args.timeout,
+            "retries": args.retries}
 
 
 def config_from_args(args: argparse.Namespace) -> FlowConfig:
@@ -105,8 +127,7 @@ def config_from_args(args: argparse.Namespace) -> FlowConfig:
         config = FlowConfig.model_validate({
             "preset": args.preset, "train": overrides, "force": args.force,
             "verify": args.verify,
-            "data": {"dataset": args.dataset, "mirror": args.mirror},
-            "artifacts_dir": args.artifacts_dir,
+            "data": download_settings(args), "artifacts_dir": args.artifacts_dir,
         })
     except ValidationError as error:
         raise ConfigError(describe_validation_error(error)) from None
@@ -147,9 +168,11 @@ def local_server_settings() -> contextlib.AbstractContextManager[Any]:
 
 
 def check_prefect_home() -> None:
-    """Prefect's temporary server keeps its SQLite database in PREFECT_HOME: it must be writable.
+    """Prefect's temporary server keeps its SQLite database in PREFECT_HOME: it must be writable,
+    and the database, if present, must be a SQLite file.
 
-    Without this check an unwritable home costs ~25 s of server tracebacks before a timeout.
+    Without these checks an unwritable home costs ~25 s of server tracebacks before a timeout,
+    and a damaged database ~40 s and some 280 lines of them.
     """
     settings = get_current_settings()
     url = settings.server.database.connection_url
@@ -164,6 +187,31 @@ def check_prefect_home() -> None:
             f"the Prefect home {home} is not a writable folder ({error.strerror}); Prefect's "
             f"temporary server keeps its database there. Set PREFECT_HOME to a writable folder, "
             f"or PREFECT_API_URL to a running Prefect server") from None
+    if url is not None:
+        check_sqlite_file(Path(url.get_secret_value().partition(":///")[2]))
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite_file(path: Path) -> None:
+    """``path`` is absent, empty, or a SQLite database (read without blocking on a FIFO)."""
+    try:
+        if not path.exists() or (path.is_file() and path.stat().st_size == 0):
+            return
+        header = b""
+        if path.is_file():
+            with open(path, "rb") as database:
+                header = database.read(len(_SQLITE_HEADER))
+    except OSError as error:
+        header, reason = b"", error.strerror
+    else:
+        reason = "not a SQLite database"
+    if header != _SQLITE_HEADER:
+        raise ConfigError(
+            f"Prefect's database {path} is {reason} (damaged, or replaced by another kind of "
+            f"file); move it away and Prefect creates a new one (the dashboard's run history "
+            f"is lost, the artifacts are not), or set PREFECT_API_URL to a running server")
 
 
 class _NoTracebackForUserErrors(logging.Filter):
@@ -204,11 +252,11 @@ def main(flow: Callable[[FlowConfig], dict[str, Any]], argv: Sequence[str] | Non
             for verdict in explain(config):
                 print(verdict)
             return
-        with local_server_settings():
+        with local_server_settings(), guarded_run(interrupted=INTERRUPTED):
             result = flow(config)
         print_summary(result)
 
-    return exit_status(work, interrupted="finished stages are kept, rerun to resume")
+    return exit_status(work, interrupted=INTERRUPTED)
 
 
 def exit_status(work: Callable[[], None], *, interrupted: str) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 from prefect import flow
 
 from tasks.config import FlowConfig
+from tasks.core.atomic import remove_stale_temps
 from tasks.layout import Layout
 from tasks.report import publish
 from tasks.runner import StageRunner
@@ -33,6 +34,7 @@ def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B0
     """Train and export the 784-hidden-10 network; unchanged stages come from cache."""
     config.training()  # invalid settings fail before any stage starts
     layout = Layout.of(config)
+    remove_stale_temps(layout.root)  # left by a run killed mid-write
     runner = StageRunner(layout, forced=config.forced_stages(stage_names()), verify=config.verify)
     done = runner.run_all(STAGES, config)
     published = publish(layout.root, config.preset, done["train"], done["evaluate"],

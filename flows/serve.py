@@ -31,6 +31,7 @@ from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
 from flows.cli import add_config_options, config_from_args, local_server_settings
+from flows.lifecycle import guarded_run
 from tasks.config import FlowConfig
 from tasks.core.errors import ConfigError, MnistFlowError
 
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         config = config_from_args(args)
-        with local_server_settings():
+        with local_server_settings(), guarded_run(interrupted="serve stopped", status=0):
             serve(config, name=args.name, cron=args.cron, timezone=args.timezone)
         return 0
     except MnistFlowError as error:

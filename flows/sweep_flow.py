@@ -31,7 +31,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
+from flows.cli import add_download_options, download_settings
+from flows.lifecycle import guarded_run
 from tasks.config import describe_validation_error
+from tasks.core.atomic import remove_stale_temps
 from tasks.core.errors import ConfigError
 from tasks.core.registry import DATASETS
 from tasks.core.sweep import SearchSpace, parse_dimension, parse_value
@@ -51,6 +54,7 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
     """Prepare the data once, train every point as its own cached task, rank and publish."""
     layout = Layout.of(config.base)
     points = config.point_configs()
+    remove_stale_temps(layout.root)  # left by a run killed mid-write
     stages = StageRunner(layout)
     data_stages = STAGES[:stage_names().index("preprocess") + 1]
     data = stages.run_all(data_stages, config.base)["preprocess"]
@@ -156,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="threads, or local Dask worker processes (default: 2)")
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     parser.add_argument("--mirror", help="one mirror instead of the public ones (URL or folder)")
+    add_download_options(parser)
     parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
                         help="where every output goes (default: ./artifacts)")
     return parser
@@ -173,7 +178,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
     try:
         config = SweepConfig.model_validate({
             "base": {"preset": args.preset, "train": fixed, "artifacts_dir": args.artifacts_dir,
-                     "data": {"dataset": args.dataset, "mirror": args.mirror}},
+                     "data": download_settings(args)},
             "space": SearchSpace(dimensions=dimensions, mode="random" if args.random else "grid",
                                  draws=args.random, seed=args.draw_seed),
             "validation_size": args.validation_size, "workers": args.workers,
@@ -213,14 +218,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flows.cli import exit_status, local_server_settings
 
     args = build_parser().parse_args(argv)
+    interrupted = "finished points are kept, rerun to resume"
 
     def work() -> None:
         config = config_from_args(args)
-        with local_server_settings():
+        with local_server_settings(), guarded_run(interrupted=interrupted):
             result = run_sweep(config)
         print_summary(result)
 
-    return exit_status(work, interrupted="finished points are kept, rerun to resume")
+    return exit_status(work, interrupted=interrupted)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import Any
 from prefect.runtime import flow_run
 
 from tasks.cache_key import code_digest, library_versions
-from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry
+from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry, read_entries
 from tasks.core.train import train_network
 from tasks.layout import Layout
 
@@ -26,14 +26,27 @@ def training_code_digest() -> str:
 
 def record_training(artifacts_dir: Path, *, kind: str, dataset: str, parameters: Mapping[str, Any],
                     splits: Mapping[str, Path], metrics: Mapping[str, Any], cached: bool,
-                    model_dir: Path, **extra: Any) -> dict[str, Any]:
-    """Append one line for a training to ``<artifacts>/ledger.jsonl``; return the entry."""
+                    model_dir: Path, once: bool = False, **extra: Any) -> dict[str, Any]:
+    """Append one line for a training to ``<artifacts>/ledger.jsonl``; return the entry.
+
+    ``once``: skip the line when the ledger already holds this training (same kind, model
+    folder, data and code). A sweep point killed after its line but before its cache record
+    trains again on the next sweep; the same training must not be counted twice.
+    """
     entry = make_entry(kind=kind, run=flow_run.name or "", dataset=dataset,
                        parameters=parameters, data=data_digest(splits),
                        code=training_code_digest(), versions=library_versions(),
                        metrics=metrics, cached=cached, model_dir=model_dir, **extra)
-    append_entry(ledger_path(artifacts_dir), entry)
+    path = ledger_path(artifacts_dir)
+    if once and any(_same_training(entry, earlier) for earlier in read_entries(path)):
+        return entry
+    append_entry(path, entry)
     return entry
+
+
+def _same_training(entry: Mapping[str, Any], earlier: Mapping[str, Any]) -> bool:
+    return all(earlier.get(key) == entry[key]
+               for key in ("kind", "model_dir", "data_digest", "code_digest"))
 
 
 def model_parameters(model_folder: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from prefect.runtime import flow_run
 from tasks.cache import finish
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params
+from tasks.core.errors import OutputError
 from tasks.core.export import read_history_csv, write_weights_csv
 from tasks.core.network import predict
 from tasks.core.registry import get_dataset
@@ -65,12 +66,25 @@ def _summary(model: Manifest, evaluation: Manifest) -> dict[str, Any]:
 
 
 def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
-    """Make ``artifacts_dir/latest`` a relative symlink to ``model_folder``, atomically."""
+    """Make ``artifacts_dir/latest`` a relative symlink to ``model_folder``, atomically.
+
+    A ``latest`` that is not a symlink (a folder or file a user put there) is never replaced:
+    OutputError says so.
+    """
     latest = Path(artifacts_dir) / "latest"
+    if latest.exists() and not latest.is_symlink():
+        raise OutputError(f"{latest} is a {'folder' if latest.is_dir() else 'file'}, not the "
+                          f"symbolic link to the last model this run maintains; move it away, "
+                          f"then run again (this run's model is in {model_folder})")
     staging = latest.with_name(f".latest.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(os.path.relpath(model_folder, latest.parent))
-    os.replace(staging, latest)
+    try:
+        staging.unlink(missing_ok=True)
+        staging.symlink_to(os.path.relpath(model_folder, latest.parent))
+        os.replace(staging, latest)
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        raise OutputError(f"cannot point {latest} at {model_folder}: {error.strerror}; make "
+                          f"{latest.parent} writable, then run again") from None
     return latest
 
 

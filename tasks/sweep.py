@@ -114,7 +114,8 @@ def train_and_score_point(data: Manifest, config: TrainConfig,
                "train_accuracy": history[-1]["train_accuracy"]}
     record_training(data.root, kind="sweep", dataset=data.dataset,
                     parameters=config.model_dump(mode="json"), splits=data.paths(),
-                    metrics=metrics, cached=False, model_dir=out, point=out.name)
+                    metrics=metrics, cached=False, model_dir=out, once=True,
+                    point=out.name)
     get_run_logger().info("point %s: validation accuracy %.4f in %.1f s", out.name,
                           scores["accuracy"], result.seconds)
     return finish(outputs, dataset=data.dataset, point=out.name, seconds=result.seconds,

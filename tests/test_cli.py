@@ -62,3 +62,19 @@ def test_an_unknown_preset_is_refused_by_the_parser() -> None:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "invalid choice: 'nope'" in done.stderr
+
+
+def test_download_deadlines_are_options_of_runs_sweeps_and_deployments(tmp_path: Path) -> None:
+    from flows import serve, sweep_flow
+
+    argv = ["--timeout", "5", "--retries", "0", "--artifacts-dir", str(tmp_path)]
+    config = config_from_args(build_parser().parse_args(argv))
+    assert (config.data.timeout, config.data.retries) == (5.0, 0)
+    deployed = serve.deployment_parameters(config)["config"]["data"]
+    assert (deployed["timeout"], deployed["retries"]) == (5.0, 0)
+    sweep = sweep_flow.config_from_args(sweep_flow.build_parser().parse_args(
+        ["--grid", "lr=0.001", *argv]))
+    assert (sweep.base.data.timeout, sweep.base.data.retries) == (5.0, 0)
+    with pytest.raises(ConfigError, match=r"data\.timeout"):
+        config_from_args(build_parser().parse_args(["--timeout", "0", "--artifacts-dir",
+                                                    str(tmp_path)]))

@@ -6,6 +6,11 @@ its payload, and only then renamed into place: nothing partial or unverified eve
 raw folder under a final name. Transient failures (connection errors, timeouts, HTTP 5xx) are
 retried with exponential backoff and jitter; anything else (404, checksum mismatch, bad gzip)
 moves on to the next mirror at once. A redirect from https to http is refused.
+
+Every wait is bounded: each network operation by ``timeout``; a transfer that averages less
+than ``min_rate`` bytes/s over any ``timeout``-second window (a stalled or trickling mirror,
+which never trips a socket timeout) and a file that takes longer than ``DEADLINE_FACTOR *
+timeout`` from one mirror both count as transient failures of that mirror.
 """
 
 from __future__ import annotations
@@ -19,34 +24,30 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from tasks.core.atomic import atomic_path, sha256_file
 from tasks.core.errors import ConfigError, DataError
 from tasks.core.gunzip import BoundedGunzip, PayloadError
+from tasks.core.pace import (
+    DEADLINE_FACTOR,
+    MIN_RATE,
+    DownloadProgress,
+    Pace,
+    Progress,
+    StalledTransferError,
+    format_progress,
+)
 from tasks.core.registry import DatasetSpec, IdxFile
+
+__all__ = ["DEADLINE_FACTOR", "MIN_RATE", "DownloadProgress", "fetch_dataset", "format_progress",
+           "resolve_mirrors"]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
-_PROGRESS_EVERY = 0.5  # seconds between on_progress calls
-_LOG_AFTER = 3.0  # downloads shorter than this are not logged as progress
-_LOG_EVERY = 5.0
 _TRANSIENT_HTTP = frozenset({408, 425, 429})
-
-
-@dataclass(frozen=True)
-class DownloadProgress:
-    """Progress of one file: compressed bytes ``done`` of ``total`` (None if unknown),
-    ``rate`` in bytes/s and ``eta`` in seconds (None if unknown)."""
-
-    file: str
-    done: int
-    total: int | None
-    rate: float
-    eta: float | None
 
 
 class _MirrorError(Exception):
@@ -101,13 +102,15 @@ def _default_mirror_present(spec: DatasetSpec, mirror: str) -> bool:
 def fetch_dataset(spec: DatasetSpec, mirrors: Sequence[str], raw_dir: Path, *,
                   timeout: float = 30.0, retries: int = 3,
                   on_progress: Callable[[DownloadProgress], None] | None = None,
-                  backoff: float = 1.0) -> dict[str, Path]:
+                  backoff: float = 1.0, min_rate: float = MIN_RATE) -> dict[str, Path]:
     """Make every file of ``spec`` present and verified in ``raw_dir``; return role -> path.
 
     Each path is ``raw_dir / IdxFile.name``, the decompressed payload whose sha256 matched.
     Files already there and verified are not fetched again. ``timeout`` bounds every network
-    operation, ``retries`` is the number of attempts per mirror on transient failures, and
-    ``backoff`` the first delay in seconds (doubled per attempt, with jitter). A mirror that
+    operation and is the window over which a transfer must average ``min_rate`` bytes/s; one
+    file from one mirror may take ``DEADLINE_FACTOR * timeout`` seconds at most. ``retries`` is
+    the number of attempts per mirror on transient failures, and ``backoff`` the first delay
+    in seconds (doubled per attempt, with jitter). A mirror that
     stayed unreachable is not tried again for the remaining files. Raises DataError naming
     each mirror and why it failed when no mirror provides a file.
     """
@@ -128,9 +131,9 @@ def fetch_dataset(spec: DatasetSpec, mirrors: Sequence[str], raw_dir: Path, *,
                 failures.append((mirror, f"skipped: unreachable ({unreachable[mirror]})"))
                 continue
             try:
-                _fetch_with_retries(mirror, idx_file, paths[role], timeout=timeout,
-                                    retries=retries, backoff=backoff, rng=rng,
-                                    on_progress=on_progress)
+                _fetch_with_retries(mirror, idx_file, paths[role],
+                                    Pace(timeout, min_rate), retries=retries,
+                                    backoff=backoff, rng=rng, on_progress=on_progress)
                 break
             except _MirrorError as failure:
                 logger.warning("mirror %s failed for %s: %s", mirror, idx_file.name, failure)
@@ -166,14 +169,14 @@ def _all_failed_message(spec: DatasetSpec, idx_file: IdxFile,
     return "\n".join(lines)
 
 
-def _fetch_with_retries(mirror: str, idx_file: IdxFile, destination: Path, *, timeout: float,
+def _fetch_with_retries(mirror: str, idx_file: IdxFile, destination: Path, pace: Pace, *,
                         retries: int, backoff: float, rng: random.Random,
                         on_progress: Callable[[DownloadProgress], None] | None) -> None:
     """One mirror, one file: retry transient failures, raise _MirrorError when done trying."""
     attempts = max(retries, 1)
     for attempt in range(1, attempts + 1):
         try:
-            _fetch_once(mirror, idx_file, destination, timeout, on_progress)
+            _fetch_once(mirror, idx_file, destination, pace, on_progress)
             return
         except _MirrorError as failure:
             if not failure.transient:
@@ -186,16 +189,17 @@ def _fetch_with_retries(mirror: str, idx_file: IdxFile, destination: Path, *, ti
             time.sleep(delay)
 
 
-def _fetch_once(mirror: str, idx_file: IdxFile, destination: Path, timeout: float,
+def _fetch_once(mirror: str, idx_file: IdxFile, destination: Path, pace: Pace,
                 on_progress: Callable[[DownloadProgress], None] | None) -> None:
     """Stream one file from one mirror into ``destination``, verified, or raise."""
     scheme = urllib.parse.urlsplit(mirror).scheme.lower() if "://" in mirror else ""
     if scheme in ("http", "https"):
         url = mirror.rstrip("/") + "/" + idx_file.remote_name
-        with _open_url(url, timeout) as response:
+        with _open_url(url, pace.timeout) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            _stream_to(response, idx_file, destination, total, on_progress, gzipped=True)
+            _stream_to(response, idx_file, destination, total, on_progress, gzipped=True,
+                       pace=pace.start())
         return
     folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(mirror).path)
                   if scheme == "file" else mirror)
@@ -236,15 +240,22 @@ def _copy_local(folder: Path, idx_file: IdxFile, destination: Path,
 
 
 def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: int | None,
-               on_progress: Callable[[DownloadProgress], None] | None, *, gzipped: bool) -> None:
-    """Decompress ``stream`` into a temporary file, verify it, and rename it to ``destination``."""
-    progress = _Progress(idx_file.remote_name, total, on_progress)
+               on_progress: Callable[[DownloadProgress], None] | None, *, gzipped: bool,
+               pace: Pace | None = None) -> None:
+    """Decompress ``stream`` into a temporary file, verify it, and rename it to ``destination``.
+
+    ``read1`` returns whatever one ``recv`` brought, so ``pace`` sees a trickle byte by byte
+    (``read`` would wait for the whole chunk, and each byte resets the socket timeout).
+    """
+    progress = Progress(idx_file.remote_name, total, on_progress)
     gunzip = BoundedGunzip(idx_file.size, gzipped=gzipped)
     try:
         with atomic_path(destination) as tmp, open(tmp, "wb") as out:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read1(_CHUNK):
                 out.write(gunzip.feed(chunk))
                 progress.update(len(chunk))
+                if pace is not None:
+                    pace.check(len(chunk))
             if total is not None and progress.done < total:
                 # a dropped connection reads as a clean end: blame the network, not the file
                 missing = total - progress.done
@@ -254,6 +265,8 @@ def _stream_to(stream: BinaryIO, idx_file: IdxFile, destination: Path, total: in
             progress.finish()
     except PayloadError as error:
         raise _MirrorError(str(error)) from None
+    except StalledTransferError as error:
+        raise _MirrorError(str(error), transient=True) from None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
         raise _MirrorError(_describe(error), transient=True) from None
 
@@ -266,43 +279,3 @@ def _describe(reason: object) -> str:
     if isinstance(reason, BaseException):
         return f"{type(reason).__name__}: {reason}"
     return str(reason)
-
-
-class _Progress:
-    """Calls ``on_progress`` every ~0.5 s and at the end; logs downloads longer than ~3 s."""
-
-    def __init__(self, name: str, total: int | None,
-                 on_progress: Callable[[DownloadProgress], None] | None) -> None:
-        self.name, self.total, self.on_progress = name, total, on_progress
-        self.done = 0
-        self.start = self.last_call = self.last_log = time.monotonic()
-
-    def update(self, n_bytes: int) -> None:
-        self.done += n_bytes
-        now = time.monotonic()
-        if now - self.last_call >= _PROGRESS_EVERY:
-            self.last_call = now
-            slow = now - self.start >= _LOG_AFTER
-            self._report(now, log=slow and now - self.last_log >= _LOG_EVERY)
-
-    def finish(self) -> None:
-        now = time.monotonic()
-        self._report(now, log=now - self.start >= _LOG_AFTER)
-
-    def _report(self, now: float, *, log: bool) -> None:
-        elapsed = max(now - self.start, 1e-9)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if self.total and rate > 0 else None
-        snapshot = DownloadProgress(self.name, self.done, self.total, rate, eta)
-        if self.on_progress is not None:
-            self.on_progress(snapshot)
-        if log:
-            self.last_log = now
-            logger.info("%s: %s", self.name, format_progress(snapshot))
-
-
-def format_progress(progress: DownloadProgress) -> str:
-    """``"3.1 / 9.9 MB at 2.4 MB/s, ETA 3 s"``: one line for a console or a log."""
-    total = f" / {progress.total / 1e6:.1f}" if progress.total else ""
-    eta = f", ETA {progress.eta:.0f} s" if progress.eta is not None else ""
-    return f"{progress.done / 1e6:.1f}{total} MB at {progress.rate / 1e6:.1f} MB/s{eta}"

@@ -5,15 +5,19 @@ the Parquet splits' recorded sources and preprocessing), with which code and lib
 and how well it scored. Appends are a single ``write`` of one complete line on a file opened
 with ``O_APPEND``: the kernel places each write at the end, so concurrent writers (sweep
 workers, two flows) never interleave within a line on a local filesystem, and a crash can at
-worst leave a torn last line, which the reader skips with a warning.
+worst leave a torn last line, which the next append steps over (a newline first, decided
+under a brief ``flock``) and the reader skips with a warning.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import stat
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +29,7 @@ from tasks.core.errors import OutputError
 logger = logging.getLogger(__name__)
 
 LEDGER_NAME = "ledger.jsonl"
+_LOCK_SECONDS = 5.0
 # The identity of a split: where its pixels came from and how they were transformed.
 _DATA_KEYS = ("mnist_flow.preprocessing", "mnist_flow.source_sha256.images",
               "mnist_flow.source_sha256.labels")
@@ -67,14 +72,24 @@ def make_entry(*, kind: str, run: str, dataset: str, parameters: Mapping[str, An
 
 
 def append_entry(path: Path, entry: Mapping[str, Any]) -> None:
-    """Append ``entry`` as one line, with one ``write`` on an ``O_APPEND`` descriptor."""
+    """Append ``entry`` as one line, with one ``write`` on an ``O_APPEND`` descriptor.
+
+    A file that does not end in a newline ends in a line torn by a crash; the entry then
+    starts with a newline of its own, so it is never glued onto that fragment and lost.
+    """
     line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
         try:
-            written = os.write(fd, line)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO would block the run forever
+                raise OutputError(f"the run ledger {path} is not a regular file; move it away, "
+                                  f"then run again")
+            _lock_briefly(fd)
+            if _ends_torn(fd):
+                line = b"\n" + line
+            written = os.write(fd, line)  # the lock goes with the close
         finally:
             os.close(fd)
     except OSError as error:
@@ -82,7 +97,31 @@ def append_entry(path: Path, entry: Mapping[str, Any]) -> None:
                           f"check the artifacts directory is writable and not full") from None
     if written != len(line):
         raise OutputError(f"the run ledger {path} took {written} of {len(line)} bytes (disk "
-                          f"full?); free space, then delete its torn last line")
+                          f"full?); free space, then run again")
+
+
+def _lock_briefly(fd: int) -> None:
+    """Hold the ledger's ``flock`` so no other append is mid-write while we look at the last
+    byte (a growing file shows a partial line). Another writer holds it for microseconds; one
+    that is stopped is waited on for ``_LOCK_SECONDS`` at most, then the append goes ahead
+    (the worst case is a blank line, which the reader skips)."""
+    deadline = time.monotonic() + _LOCK_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                logger.warning("the run ledger stayed locked for %.0f s; appending anyway",
+                               _LOCK_SECONDS)
+                return
+            time.sleep(0.01)
+
+
+def _ends_torn(fd: int) -> bool:
+    """True when the file's last byte is not a newline: each complete append ends in one."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def read_entries(path: Path, *, last: int | None = None) -> list[dict[str, Any]]:

@@ -1,12 +1,15 @@
 """Run ``flows/mnist_flow.py`` as a user would, with one fault injected into one stage.
 
-    python tests/hostile/run_flow.py [--stall=STAGE] [--enospc=STAGE] [flow options ...]
+    python tests/hostile/run_flow.py [--stall=STAGE] [--enospc=STAGE] [--stall-write=preprocess]
+                                     [flow options ...]
 
 Every stage's core function is wrapped to print ``hostile: STAGE called`` when it starts (a
 stage that comes from cache prints nothing). ``--stall=STAGE`` then prints ``hostile: STAGE
 stalled`` and sleeps, as a long stage would, so a test can send SIGINT right there.
 ``--enospc=preprocess|export`` makes that stage's file writes fail with ``ENOSPC`` (disk full)
-after part of the bytes. The task code, hence every cache key, is unchanged.
+after part of the bytes. ``--stall-write=preprocess`` writes part of the first Parquet file,
+prints ``hostile: preprocess writing`` and sleeps, so a test can SIGKILL the run mid-write.
+The task code, hence every cache key, is unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import errno
 import functools
 import importlib
 import runpy
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STALL_SECONDS = 120.0
+STALL_SECONDS = 300.0
 
 # stage -> (task module, name of the core function that task calls)
 STAGE_CALLS = {
@@ -79,10 +83,29 @@ def _inject_enospc(stage: str) -> None:
         raise SystemExit(f"--enospc supports preprocess and export, not {stage}")
 
 
+def _stall_mid_parquet_write() -> None:
+    import pyarrow.parquet
+
+    def half_then_stall(table: Any, where: Any, **options: Any) -> None:
+        Path(where).write_bytes(b"PAR1" + bytes(1 << 20))
+        print("hostile: preprocess writing", flush=True)
+        time.sleep(STALL_SECONDS)
+
+    pyarrow.parquet.write_table = half_then_stall
+
+
+FAULTS = ("--stall=", "--enospc=", "--stall-write=")
+
+
 def main() -> None:
+    # A user's Ctrl-C reaches a foreground process, whose SIGINT is never ignored. A test run
+    # from a background job (`pytest ... &`, some CI runners) inherits SIGINT ignored, which
+    # Python keeps: every SIGINT the test sends would be lost. That, not the product, made
+    # test_sigint_in_every_stage_then_resume fail "during download" (its first stage).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     options = {arg.split("=")[0]: arg.split("=")[1] for arg in sys.argv[1:]
-               if arg.startswith(("--stall=", "--enospc="))}
-    argv = [arg for arg in sys.argv[1:] if not arg.startswith(("--stall=", "--enospc="))]
+               if arg.startswith(FAULTS)}
+    argv = [arg for arg in sys.argv[1:] if not arg.startswith(FAULTS)]
     sys.path.insert(0, str(REPO_ROOT))
     for stage, (module_name, name) in STAGE_CALLS.items():
         module = importlib.import_module(module_name)
@@ -90,6 +113,8 @@ def main() -> None:
                                     stage == options.get("--stall")))
     if "--enospc" in options:
         _inject_enospc(options["--enospc"])
+    if options.get("--stall-write") == "preprocess":
+        _stall_mid_parquet_write()
     sys.argv = [str(REPO_ROOT / "flows" / "mnist_flow.py"), *argv]
     runpy.run_path(sys.argv[0], run_name="__main__")
 

@@ -32,8 +32,11 @@ def _interrupt_in(stage: str, args: list[str], env: dict[str, str]) -> tuple[lis
     else:
         pytest.fail(f"the run ended before reaching {stage}:\n{''.join(before)}")
     process.send_signal(signal.SIGINT)
-    try:  # a hang guard, not a timing measurement: the stall itself lasts 120 s
-        after, _ = process.communicate(timeout=60)
+    # A hang guard, not a timing measurement: the stall itself lasts 300 s, and the product
+    # stops by itself GRACE_SECONDS after the signal even when the API is starved or gone.
+    # (The one failure seen here was a lost signal, not a slow stop: run_flow.py explains.)
+    try:
+        after, _ = process.communicate(timeout=180)
     except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail(f"SIGINT during {stage} did not stop the run")
