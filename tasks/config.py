@@ -10,24 +10,32 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic.fields import FieldInfo
 
-from tasks.core.errors import ConfigError
+from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.registry import DATASETS
-from tasks.core.train_config import PRESETS, TrainConfig
+from tasks.core.train_config import PRESETS, TrainConfig, apply_overrides
 
 MIRROR_ENV = "MNIST_MIRROR"
 
-# Every TrainConfig field, optional and unset by default: one source for the field list.
+
+def _optional(field: FieldInfo) -> tuple[Any, FieldInfo]:
+    """``field`` as an unset-by-default override that keeps its bounds and description."""
+    # ge/le/gt/lt apply when a value is set; a field without bounds has no metadata
+    checked = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return Optional[checked], Field(None, description=field.description)  # noqa: UP045
+
+
+# Every TrainConfig field, optional and unset by default, with TrainConfig's bounds: a bad
+# value is refused where it is given (`train.lr`), in the dashboard's form as on the command
+# line. One source for the field list.
 TrainOverrides = create_model(
     "TrainOverrides",
-    __config__=ConfigDict(extra="forbid", frozen=True),
-    **{
-        name: (Optional[field.annotation], Field(None, description=field.description))  # noqa: UP045
-        for name, field in TrainConfig.model_fields.items()
-    },
+    __config__=ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False),
+    **{name: _optional(field) for name, field in TrainConfig.model_fields.items()},
 )
 
 
@@ -88,12 +96,11 @@ class FlowConfig(BaseModel):
 
     def training(self) -> TrainConfig:
         """The preset with the overrides applied, validated as one TrainConfig."""
-        overrides = self.train.model_dump(exclude_none=True)
-        merged = {**PRESETS[self.preset].model_dump(), **overrides}
         try:
-            return TrainConfig.model_validate(merged)
+            return apply_overrides(self.preset, self.train.model_dump(exclude_none=True))
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(error, prefix="train.")) from None
+            raise ConfigError("invalid configuration: "
+                              + describe_validation_error(error, prefix="train.")) from None
 
     def forced_stages(self, names: Sequence[str]) -> tuple[str, ...]:
         """The stage named by ``force`` and every stage after it, in the run order ``names``
@@ -105,13 +112,3 @@ class FlowConfig(BaseModel):
                               f"known: {', '.join(names)}")
         return tuple(names[list(names).index(self.force):])
 
-
-def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem, each naming the field: ``train.lr: must be > 0 (got -1)``."""
-    lines = []
-    for problem in error.errors():
-        where = prefix + ".".join(str(part) for part in problem["loc"]) if problem["loc"] else ""
-        found = f" (got {problem['input']!r})" if problem["type"] != "missing" else ""
-        message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {message}{found}" if where else message)
-    return "invalid configuration: " + "; ".join(lines)
