@@ -158,6 +158,13 @@ SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 }
 
 
+def subcommand_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` (its options, for help texts and tests)."""
+    parser = argparse.ArgumentParser(prog=f"{PROG} {name}")
+    SUBCOMMAND_OPTIONS[name](parser)
+    return parser
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv``; without a subcommand first, ``run`` is meant."""
     argv = list(argv)

@@ -3,6 +3,7 @@ to end; bad values refused in one line, before any work."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import COMMANDS, build_parser, main, parse_args
+from flows.cli import COMMANDS, main, parse_args, subcommand_parser
 from flows.options import SWEEP_OWNS, config_from_args, flag
 from tasks.config import DataConfig
 from tasks.core.errors import ConfigError
@@ -22,10 +23,8 @@ FLOW_SCRIPT = REPO_ROOT / "flows" / "mnist_flow.py"
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
 
 
-def _subparser(name: str):
-    parser = build_parser()
-    [subparsers] = [a for a in parser._actions if a.dest == "command"]
-    return subparsers.choices[name]
+def _subparser(name: str) -> argparse.ArgumentParser:
+    return subcommand_parser(name)
 
 
 def _helps(name: str) -> dict[str, str]:

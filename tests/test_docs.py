@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import COMMANDS, build_parser, main, parse_args
+from flows.cli import COMMANDS, main, parse_args, subcommand_parser
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -166,8 +166,6 @@ def test_every_command_named_in_the_prose_exists(page: str, span: str) -> None:
     name = words[0] if words and words[0] in COMMANDS else "run"
     assert not words or words[0].startswith("-") or words[0] in COMMANDS or \
         words[0] == "COMMAND", f"{page}: `{span}` names no subcommand"
-    parser = build_parser()
-    [subparsers] = [a for a in parser._actions if a.dest == "command"]
-    options = {o for action in subparsers.choices[name]._actions for o in action.option_strings}
+    options = {o for action in subcommand_parser(name)._actions for o in action.option_strings}
     for option in re.findall(r"(?<![\w-])--?[a-z][\w-]*", span):
         assert option in options, f"{page}: `{span}`: mnist-flow {name} has no {option}"
