@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,8 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt_when(args: list[str], ready: str, env: dict[str, str], cwd: Path) -> str:
+def _interrupt_when(args: list[str], ready: str, env: dict[str, str], cwd: Path,
+                    settle: float = 0.0) -> str:
     """Start ``mnist-flow ARGS``, wait for a line containing ``ready``, send SIGINT; return
     everything it printed after that, once it has exited with 130."""
     process = subprocess.Popen([str(CONSOLE_SCRIPT), *args], cwd=cwd, text=True,
@@ -97,6 +99,9 @@ def _interrupt_when(args: list[str], ready: str, env: dict[str, str], cwd: Path)
             break
     else:
         pytest.fail(f"`mnist-flow {' '.join(args)}` ended before {ready!r}:\n{''.join(before)}")
+    # `settle`: a pause, not a measurement, so Ctrl-C lands where a user's would (Python
+    # itself prints an asyncio traceback when it lands while Prefect builds its event loop)
+    time.sleep(settle)
     process.send_signal(signal.SIGINT)
     try:  # a hang guard, not a timing measurement
         after, _ = process.communicate(timeout=120)
@@ -121,7 +126,7 @@ def test_sigint_in_run_sweep_and_serve_ends_the_same_way(
     sweep = _interrupt_when(["sweep", "--grid", "lr=0.001,0.002,0.003", "--epochs", "3",
                              "--workers", "1"], "Task run 'sweep-point", env, tmp_path)
     serve = _interrupt_when(["serve", "--cron", "0 3 * * 0", "--name", "signals-test"],
-                            "being served", env, tmp_path)
+                            "being served", env, tmp_path, settle=5.0)
     assert _interrupted_lines(run) == [f"interrupted; {INTERRUPTED.split('; ')[1]}"]
     assert _interrupted_lines(sweep) == [
         "interrupted; finished points are kept, rerun to resume"]
