@@ -2,7 +2,7 @@
 
     python bench/bench_flow.py [--mirror DIR] [--repeat N]
 
-Each measurement is one `python flows/mnist_flow.py` process, timed from start to exit, as a
+Each measurement is one `mnist-flow` process, timed from start to exit, as a
 user waits for it. The floor is a flow with the same number of tasks (six) that do nothing,
 measured in the same run and the same mode. Targets: the all-cached rerun within
 floor + 0.3 s (issue 11); a cold run of the `original` preset within floor + 4 s in server mode
@@ -89,7 +89,7 @@ def measure(mode: str, env: dict[str, str], mirror: str, repeat: int) -> dict[st
         empty = Path(scratch) / "empty_flow.py"
         empty.write_text(EMPTY_FLOW)
         floor = min(timed([sys.executable, str(empty)], env) for _ in range(repeat))
-        flow = [sys.executable, "flows/mnist_flow.py", "--mirror", mirror]
+        flow = [str(Path(sys.executable).with_name("mnist-flow")), "--mirror", mirror]
         colds, cached = [], []
         for i in range(repeat):
             artifacts = ["--artifacts-dir", str(Path(scratch) / f"artifacts-{i}")]

@@ -1,7 +1,7 @@
 """Scheduled retraining: serve the flow as a deployment with a cron schedule.
 
-    python flows/mnist_flow.py serve --cron "0 3 * * 0"                  # Sundays 03:00 UTC
-    python flows/mnist_flow.py serve --cron "0 6 * * 1" --timezone Europe/Berlin --seed 7
+    mnist-flow serve --cron "0 3 * * 0"                               # Sundays 03:00 UTC
+    mnist-flow serve --cron "0 6 * * 1" --timezone Europe/Berlin --seed 7
 
 The deployment's parameters are the flow config the options describe (same options as a
 plain run). Serving again must respect what the user did in the dashboard, so the existing
@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sys
 import zoneinfo
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +28,14 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from flows.cli import add_config_options, config_from_args, local_server_settings
-from flows.lifecycle import guarded_run
 from tasks.config import FlowConfig
-from tasks.core.errors import ConfigError, MnistFlowError
+from tasks.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 FLOW_NAME = "mnist-flow"
 DEFAULT_NAME = "scheduled-retraining"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/mnist_flow.py serve",
-        description="Register a deployment of mnist-flow with a cron schedule and run its "
-                    "scheduled (and manually triggered) runs until stopped with Ctrl-C. "
-                    "A run whose data, code and parameters did not change comes from cache; "
-                    "--force train or a new --seed retrains every time.")
-    parser.add_argument("--cron", required=True,
-                        help='when to retrain, as a cron expression, e.g. "0 3 * * 0"')
-    parser.add_argument("--timezone", default="UTC",
-                        help="IANA time zone the cron expression is read in (default: UTC)")
-    parser.add_argument("--name", default=DEFAULT_NAME,
-                        help=f"deployment name (default: {DEFAULT_NAME}); runs are triggered "
-                             f"with: prefect deployment run '{FLOW_NAME}/NAME'")
-    add_config_options(parser)
-    return parser
 
 
 def cron_schedule(cron: str, timezone: str, *, active: bool = True) -> Any:
@@ -114,7 +92,7 @@ def serve(config: FlowConfig, *, name: str, cron: str, timezone: str) -> None:
     schedule = cron_schedule(cron, timezone)  # validate before any call to the server
     if not PREFECT_API_URL.value():
         raise ConfigError("serve needs a Prefect server that outlives it: start one with "
-                          "`prefect server start` or set PREFECT_API_URL")
+                          "`prefect server start --background` or set PREFECT_API_URL")
     state = schedule_state(FLOW_NAME, name)
     if state["paused"] or not state["active"]:
         logger.warning("deployment %s/%s stays paused as the user left it (deployment paused: "
@@ -134,16 +112,10 @@ def serve(config: FlowConfig, *, name: str, cron: str, timezone: str) -> None:
     prefect_serve(deployment, pause_on_shutdown=False)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python flows/mnist_flow.py serve ...``; returns the exit status."""
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
-    try:
-        config = config_from_args(args)
-        with local_server_settings(), guarded_run(interrupted="serve stopped", status=0):
-            serve(config, name=args.name, cron=args.cron, timezone=args.timezone)
-        return 0
-    except MnistFlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
+def serve_command(args: argparse.Namespace) -> None:
+    """``mnist-flow serve``: register the deployment and serve it until Ctrl-C."""
+    from flows.options import config_from_args
+
+    serve(config_from_args(args), name=args.name, cron=args.cron, timezone=args.timezone)
+    # prefect.serve catches Ctrl-C itself and returns: end like every other subcommand.
+    raise KeyboardInterrupt

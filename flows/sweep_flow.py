@@ -1,44 +1,39 @@
 """mnist-sweep: train every point of a search space, rank on validation, crown a champion.
 
-    python flows/sweep_flow.py --grid lr=0.001,0.002 hidden=20,32 --set epochs=2
-    python flows/sweep_flow.py --random 8 --space lr=log:0.0005..0.01 hidden=16..64
-    python flows/sweep_flow.py --grid l2=0,0.002 --dask                       # local Dask
-    python flows/sweep_flow.py --grid l2=0,0.002 --dask-address tcp://host:8786
+    mnist-flow sweep --grid lr=0.001,0.002 hidden=20,32 --epochs 2
+    mnist-flow sweep --random 8 --grid lr=log:0.0005..0.01 hidden=16..64
+    mnist-flow sweep --grid l2=0,0.002 --dask                     # local Dask (the [dask] extra)
+    mnist-flow sweep --grid l2=0,0.002 --dask-address tcp://host:8786
 
-The data stages run once (cached like the main flow's); each point is its own cached task on
-the thread pool or on Dask. Dask's local cluster starts worker processes that re-import this
-file, hence everything below the ``__main__`` guard.
+``python flows/sweep_flow.py …`` is the same as ``mnist-flow sweep …``. The data stages run
+once (cached like the main flow's); each point is its own cached task on the thread pool or on
+Dask. Dask's local cluster starts worker processes that re-import this file, hence everything
+below the ``__main__`` guard.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
-# Offline, Prefect's telemetry call fails noisily; the user's own setting wins.
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+if __name__ == "__main__":  # before Prefect is imported: the entry point sets the environment
+    from flows.cli import main
+
+    sys.exit(main(["sweep", *sys.argv[1:]]))
 
 import argparse
 import contextlib
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
-from flows.cli import add_download_options, download_settings
-from flows.lifecycle import guarded_run
-from tasks.config import describe_validation_error
 from tasks.core.atomic import remove_stale_temps
 from tasks.core.errors import ConfigError
-from tasks.core.registry import DATASETS
 from tasks.core.sweep import SearchSpace, parse_dimension, parse_value
-from tasks.core.train_config import PRESETS
 from tasks.layout import Layout
 from tasks.runner import Stage, StageRunner
 from tasks.stages import STAGES, stage_names
@@ -79,13 +74,17 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
     manifests = [stages.manifest(s.result()) for s in states]
     finished = finish_sweep(layout.root, data, config.space.names, manifests, statuses)
     return {**finished, "statuses": statuses, "engine": describe_engine(config),
-            "data_stages": stages.records}
+            "data_stages": stages.records, "flow_run_id": flow_run.id}
 
 
 def make_task_runner(config: SweepConfig) -> TaskRunner[Any]:
     """The thread pool, a local Dask cluster bound to 127.0.0.1, or an existing cluster."""
     if config.dask_address or config.engine == "dask":
-        from prefect_dask import DaskTaskRunner
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError:
+            raise ConfigError("sweeps on Dask need the optional Dask support; install it with: "
+                              "pip install 'mnist-flow[dask]'") from None
 
         if config.dask_address:
             return DaskTaskRunner(address=config.dask_address)
@@ -105,8 +104,9 @@ def describe_engine(config: SweepConfig) -> str:
 
 def run_sweep(config: SweepConfig) -> dict[str, Any]:
     """Run :func:`sweep_flow` on the engine ``config`` names."""
+    runner = make_task_runner(config)  # first: a missing [dask] extra is told before any work
     with _api_shared_with_workers(config):
-        return sweep_flow.with_options(task_runner=make_task_runner(config))(config)
+        return sweep_flow.with_options(task_runner=runner)(config)
 
 
 @contextlib.contextmanager
@@ -130,44 +130,11 @@ def _api_shared_with_workers(config: SweepConfig) -> Iterator[None]:
         server.stop()
 
 
-# ---------------------------------------------------------------- command line
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python flows/sweep_flow.py",
-        description="Train every point of a hyperparameter grid (or N random draws), rank them "
-                    "on a validation split held out from the training set, export the best as "
-                    "the champion if it beats the current one. Finished points come from cache.")
-    space = parser.add_argument_group("search space (settings are TrainConfig fields)")
-    space.add_argument("--grid", "--space", dest="space", nargs="+", metavar="NAME=VALUES",
-                       required=True, help="NAME=V1,V2,... values; with --random also "
-                       "NAME=LOW..HIGH or NAME=log:LOW..HIGH ranges")
-    space.add_argument("--random", type=int, metavar="N",
-                       help="draw N random points instead of the full grid")
-    space.add_argument("--draw-seed", type=int, default=0, help="seed of the random draws")
-    parser.add_argument("--preset", default="fast", choices=sorted(PRESETS),
-                        help="base training settings (default: fast)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
-                        help="fixed overrides of the preset, e.g. --set epochs=2")
-    parser.add_argument("--validation-size", type=int, default=10_000,
-                        help="last N training rows held out to rank points (default: 10000)")
-    engine = parser.add_mutually_exclusive_group()
-    engine.add_argument("--dask", action="store_true",
-                        help="run points on a local Dask cluster (127.0.0.1)")
-    engine.add_argument("--dask-address", metavar="tcp://HOST:8786",
-                        help="run points on an existing Dask cluster; its workers must see "
-                             "the artifacts folder at the same path")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="threads, or local Dask worker processes (default: 2)")
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
-    parser.add_argument("--mirror", help="one mirror instead of the public ones (URL or folder)")
-    add_download_options(parser)
-    parser.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"),
-                        help="where every output goes (default: ./artifacts)")
-    return parser
-
-
+# ---------------------------------------------------------------- the subcommand
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
     """The SweepConfig the options describe; ConfigError naming the option if invalid."""
+    from flows.options import check_artifacts_dir, flow_document, validate
+
     fixed = {}
     for item in args.set:
         name, sep, value = item.partition("=")
@@ -175,27 +142,30 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
             raise ConfigError(f"--set {item!r}: expected NAME=VALUE, e.g. --set epochs=2")
         fixed[name.strip()] = parse_value(value)
     dimensions = tuple(parse_dimension(spec) for spec in args.space)
-    try:
-        config = SweepConfig.model_validate({
-            "base": {"preset": args.preset, "train": fixed, "artifacts_dir": args.artifacts_dir,
-                     "data": download_settings(args)},
-            "space": SearchSpace(dimensions=dimensions, mode="random" if args.random else "grid",
-                                 draws=args.random, seed=args.draw_seed),
-            "validation_size": args.validation_size, "workers": args.workers,
-            "engine": "dask" if args.dask else "threads", "dask_address": args.dask_address})
-    except ValidationError as error:
-        raise ConfigError(describe_validation_error(error)) from None
+    config = validate(SweepConfig, {
+        "base": flow_document(args, fixed),
+        "space": SearchSpace(dimensions=dimensions, mode="random" if args.random else "grid",
+                             draws=args.random, seed=args.draw_seed),
+        "validation_size": args.validation_size, "workers": args.workers,
+        "engine": "dask" if args.dask else "threads", "dask_address": args.dask_address})
     config.point_configs()  # every point must be a valid training before anything starts
+    check_artifacts_dir(config.base.artifacts_dir)
     return config
 
 
-def print_summary(result: dict[str, Any], limit: int = 10) -> None:
-    from tasks.core.ledger import format_table
+def sweep_command(args: argparse.Namespace) -> None:
+    """``mnist-flow sweep``: run the sweep, print the leaderboard."""
+    from flows.prefect_api import dashboard_url
 
-    board = result["leaderboard"]
-    columns = [c for c in board[0] if c not in ("point",)]
-    rows = [[_cell(row.get(c), c) for c in columns] for row in board[:limit]]
-    print(format_table(columns, rows))
+    config = config_from_args(args)
+    result = run_sweep(config)
+    print_summary(result, dashboard_url(result["flow_run_id"]))
+
+
+def print_summary(result: dict[str, Any], dashboard: str | None, limit: int = 10) -> None:
+    from tasks.core.tables import leaderboard_text
+
+    print(leaderboard_text(result["leaderboard"], limit=limit))
     best, champion = result["best"], result["champion"]
     print(f"\nbest point {best['point']}: validation accuracy {best['validation_accuracy']:.4f}, "
           f"test accuracy {best['test_accuracy']:.4f} (scored once, after choosing)")
@@ -206,28 +176,5 @@ def print_summary(result: dict[str, Any], limit: int = 10) -> None:
     ran = result["statuses"].count("ran")
     print(f"{ran} points trained, {len(result['statuses']) - ran} from cache "
           f"({result['engine']})")
-
-
-def _cell(value: Any, column: str) -> str:
-    scored = column.endswith(("accuracy", "loss"))
-    return f"{value:.4f}" if isinstance(value, float) and scored else str(value)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse options, run the sweep, print the leaderboard; return the exit status."""
-    from flows.cli import exit_status, local_server_settings
-
-    args = build_parser().parse_args(argv)
-    interrupted = "finished points are kept, rerun to resume"
-
-    def work() -> None:
-        config = config_from_args(args)
-        with local_server_settings(), guarded_run(interrupted=interrupted):
-            result = run_sweep(config)
-        print_summary(result)
-
-    return exit_status(work, interrupted=interrupted)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if dashboard:
+        print(f"dashboard: {dashboard}")

@@ -10,24 +10,33 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic.fields import FieldInfo
 
-from tasks.core.errors import ConfigError
+from tasks.core.errors import ConfigError, describe_validation_error
+from tasks.core.pace import DEADLINE_FACTOR, MIN_RATE
 from tasks.core.registry import DATASETS
-from tasks.core.train_config import PRESETS, TrainConfig
+from tasks.core.train_config import PRESETS, TrainConfig, apply_overrides
 
 MIRROR_ENV = "MNIST_MIRROR"
 
-# Every TrainConfig field, optional and unset by default: one source for the field list.
+
+def _optional(field: FieldInfo) -> tuple[Any, FieldInfo]:
+    """``field`` as an unset-by-default override that keeps its bounds and description."""
+    # ge/le/gt/lt apply when a value is set; a field without bounds has no metadata
+    checked = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return Optional[checked], Field(None, description=field.description)  # noqa: UP045
+
+
+# Every TrainConfig field, optional and unset by default, with TrainConfig's bounds: a bad
+# value is refused where it is given (`train.lr`), in the dashboard's form as on the command
+# line. One source for the field list.
 TrainOverrides = create_model(
     "TrainOverrides",
-    __config__=ConfigDict(extra="forbid", frozen=True),
-    **{
-        name: (Optional[field.annotation], Field(None, description=field.description))  # noqa: UP045
-        for name, field in TrainConfig.model_fields.items()
-    },
+    __config__=ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False),
+    **{name: _optional(field) for name, field in TrainConfig.model_fields.items()},
 )
 
 
@@ -41,9 +50,12 @@ class DataConfig(BaseModel):
         None, description=f"One mirror to use instead of the defaults: an http(s):// or file:// "
         f"URL, or a folder holding the four .gz files. Unset: the dataset's variable "
         f"(${MIRROR_ENV} for mnist), then the dataset's default mirrors.")
-    timeout: float = Field(30.0, gt=0, le=600,
-                           description="Seconds before a stalled request fails.")
-    retries: int = Field(3, ge=0, le=10, description="Retries per mirror on transient failures.")
+    timeout: float = Field(
+        30.0, gt=0, le=600,
+        description=f"Seconds a mirror may stay silent, and the window over which a download "
+        f"must average {MIN_RATE:,} bytes/s; one file may take {DEADLINE_FACTOR} times this.")
+    retries: int = Field(3, ge=0, le=10, description="Attempts per mirror on transient failures "
+                         "(timeouts, stalls, HTTP 5xx) before moving to the next mirror.")
 
     @field_validator("dataset")
     @classmethod
@@ -88,12 +100,11 @@ class FlowConfig(BaseModel):
 
     def training(self) -> TrainConfig:
         """The preset with the overrides applied, validated as one TrainConfig."""
-        overrides = self.train.model_dump(exclude_none=True)
-        merged = {**PRESETS[self.preset].model_dump(), **overrides}
         try:
-            return TrainConfig.model_validate(merged)
+            return apply_overrides(self.preset, self.train.model_dump(exclude_none=True))
         except ValidationError as error:
-            raise ConfigError(describe_validation_error(error, prefix="train.")) from None
+            raise ConfigError("invalid configuration: "
+                              + describe_validation_error(error, prefix="train.")) from None
 
     def forced_stages(self, names: Sequence[str]) -> tuple[str, ...]:
         """The stage named by ``force`` and every stage after it, in the run order ``names``
@@ -105,13 +116,3 @@ class FlowConfig(BaseModel):
                               f"known: {', '.join(names)}")
         return tuple(names[list(names).index(self.force):])
 
-
-def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
-    """One line per problem, each naming the field: ``train.lr: must be > 0 (got -1)``."""
-    lines = []
-    for problem in error.errors():
-        where = prefix + ".".join(str(part) for part in problem["loc"]) if problem["loc"] else ""
-        found = f" (got {problem['input']!r})" if problem["type"] != "missing" else ""
-        message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {message}{found}" if where else message)
-    return "invalid configuration: " + "; ".join(lines)

@@ -15,8 +15,6 @@ Only the sweep's best point (by validation) is scored on the test set, once, in 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -33,7 +31,7 @@ from tasks.config import FlowConfig
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
 from tasks.core.datasets import load_split
-from tasks.core.errors import ConfigError
+from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.export import write_history_csv, write_weights_csv
 from tasks.core.metrics import evaluate as evaluate_params
 from tasks.core.sweep import (
@@ -45,8 +43,9 @@ from tasks.core.sweep import (
     validation_split,
 )
 from tasks.core.sweep_plots import plot_validation_vs_params
+from tasks.core.tables import leaderboard_csv
 from tasks.core.train import train_network
-from tasks.core.train_config import PRESETS, TrainConfig
+from tasks.core.train_config import TrainConfig, apply_overrides
 from tasks.ledger import record_training
 from tasks.manifest import Manifest
 from tasks.model import model_dir
@@ -70,18 +69,16 @@ class SweepConfig(BaseModel):
 
     def point_configs(self) -> list[TrainConfig]:
         """The base settings with each point's values, validated; ConfigError names the point."""
-        base = {**PRESETS[self.base.preset].model_dump(),
-                **self.base.train.model_dump(exclude_none=True),
-                "validation_size": self.validation_size}
+        fixed = {**self.base.train.model_dump(exclude_none=True),
+                 "validation_size": self.validation_size}
         configs = []
         for point in self.space.points():
             try:
-                configs.append(TrainConfig.model_validate({**base, **point}))
+                configs.append(apply_overrides(self.base.preset, {**fixed, **point}))
             except ValidationError as error:
-                problems = "; ".join(e["msg"].removeprefix("Value error, ")
-                                     for e in error.errors())
                 raise ConfigError(f"sweep point {point} on preset {self.base.preset!r} is "
-                                  f"not a valid training: {problems}") from None
+                                  f"not a valid training: "
+                                  f"{describe_validation_error(error)}") from None
         return configs
 
 
@@ -145,12 +142,7 @@ def leaderboard_row(point: Manifest, status: str, swept: Sequence[str]) -> dict[
 def write_leaderboard(board: Sequence[Mapping[str, Any]], swept: Sequence[str],
                       path: Path) -> Path:
     """The ranked rows as CSV, atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=leaderboard_columns(swept, board),
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(board)
-    write_text_atomic(path, buffer.getvalue())
+    write_text_atomic(path, leaderboard_csv(board, leaderboard_columns(swept, board)))
     return path
 
 

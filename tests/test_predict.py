@@ -11,13 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows.predict import main
+from flows.cli import main as cli_main
 from tasks.core.export import write_weights_csv
 from tasks.core.network import predict
 from tasks.core.train import train_network
 from tasks.core.train_config import get_preset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str]) -> int:
+    return cli_main(["predict", *argv])
 
 
 @pytest.fixture(scope="module")

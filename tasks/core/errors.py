@@ -8,6 +8,11 @@ a traceback. Internal invariants use ``assert``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class MnistFlowError(Exception):
     """An error a user can act on; ``str(error)`` is the whole message."""
@@ -31,3 +36,16 @@ class WeightsError(MnistFlowError):
 
 class OutputError(MnistFlowError):
     """An output cannot be written: the disk is full, or a folder is read-only or not ours."""
+
+
+def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:
+    """A pydantic error as one line, each problem naming its field: ``train.lr: Input should
+    be greater than 0 (got -1)``. ``prefix`` goes before every field path. The one formatter of
+    validation errors, so a problem reads the same from the command line, a sweep or a form."""
+    lines = []
+    for problem in error.errors():
+        where = prefix + ".".join(str(part) for part in problem["loc"]) if problem["loc"] else ""
+        found = f" (got {problem['input']!r})" if problem["type"] != "missing" else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}{found}" if where else message)
+    return "; ".join(lines)

@@ -18,13 +18,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from tasks.core.datasets import read_split_metadata
-from tasks.core.errors import OutputError
+from tasks.core.errors import DataError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -127,67 +127,25 @@ def _ends_torn(fd: int) -> bool:
 def read_entries(path: Path, *, last: int | None = None) -> list[dict[str, Any]]:
     """The ledger's entries, oldest first (only the ``last`` N if given); none if absent.
 
-    A line that is not a JSON object (a write cut short by a crash) is skipped with a warning.
+    Whatever the file holds: a line that is not a JSON object (a write cut short by a crash, a
+    damaged byte) is skipped with a warning naming it, and the rest are read. A file that
+    cannot be read at all is a DataError saying why.
     """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_bytes().splitlines()
     except FileNotFoundError:
         return []
+    except OSError as error:
+        raise DataError(f"cannot read the run ledger {path}: {error.strerror}; fix its "
+                        f"permissions, or point --artifacts-dir at another folder") from None
     entries = []
     for number, line in enumerate(lines, start=1):
         try:
             entry = json.loads(line)
-        except ValueError:
+        except ValueError:  # also a line that is not UTF-8
             entry = None
         if isinstance(entry, dict):
             entries.append(entry)
         elif line.strip():
             logger.warning("%s line %d is not a complete entry; skipped", path, number)
     return entries[-last:] if last else entries
-
-
-# ---------------------------------------------------------------- the history table
-_SCORES = (("validation_accuracy", "val acc"), ("test_accuracy", "test acc"),
-           ("train_accuracy", "train acc"))
-
-
-def varying_parameters(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The settings whose value differs between ``entries`` (seed first), sorted otherwise."""
-    names = sorted({name for e in entries for name in e.get("parameters", {})})
-    varying = [n for n in names
-               if len({json.dumps(e.get("parameters", {}).get(n)) for e in entries}) > 1]
-    return sorted(varying, key=lambda n: (n != "seed", n))
-
-
-def history_rows(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    """Header and text rows of the runs side by side: the settings that differ, the scores."""
-    params = varying_parameters(entries)
-    header = ["time", "kind", "run", "cached", *params, *(label for _, label in _SCORES),
-              "data", "code"]
-    rows = []
-    for e in entries:
-        metrics, values = e.get("metrics", {}), e.get("parameters", {})
-        rows.append([
-            str(e.get("time", ""))[:19].replace("T", " "), str(e.get("kind", "")),
-            str(e.get("run", "")), "yes" if e.get("cached") else "no",
-            *(_cell(values.get(n)) for n in params),
-            *(_cell(metrics.get(key)) for key, _ in _SCORES),
-            str(e.get("data_digest", ""))[:8], str(e.get("code_digest", ""))[:8]])
-    return header, rows
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain aligned text table."""
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in (header, *rows)]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if 0.001 <= abs(value) < 1 else f"{value:g}"
-    return str(value)

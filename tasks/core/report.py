@@ -1,4 +1,4 @@
-"""The run report: a markdown page with summary, metrics, stages and the plots embedded inline.
+"""The run report: a markdown page with the plots embedded inline first, then the tables.
 
 Plots are embedded as ``data:`` URIs because the Prefect UI does not load ``file://`` images.
 The renderer is tolerant: it shows whatever sections and columns the inputs hold, so the
@@ -139,24 +139,25 @@ def render_report(*, title: str, summary: Mapping[str, object], metrics: Mapping
                   note: str | None = None) -> str:
     """Render the run report as markdown.
 
-    Sections, in order: the title; ``note`` as a quote; a summary table of ``summary``'s
-    items (preset, accuracy, loss, seconds...); a metrics table with one row per split
-    (:func:`metrics_table_rows`); a per-class table for each split with ``per_class`` rows
-    (class, precision, recall, f1, support); a stages table (name, status, seconds) when
-    ``stages`` is given; every plot in ``plots`` (name -> PNG path) embedded as a data URI.
-    Sections with nothing to show are left out.
+    Sections, in order, pictures first (a reader sees the curves and the confusion matrix
+    without scrolling): the title; ``note`` as a quote; every plot in ``plots`` (name -> PNG
+    path, in its order) embedded as a data URI; a summary table of ``summary``'s items
+    (preset, accuracy, loss, seconds...); a metrics table with one row per split
+    (:func:`metrics_table_rows`); a stages table (name, status, seconds) when ``stages`` is
+    given; last, a per-class table for each split with ``per_class`` rows (class, precision,
+    recall, f1, support). Sections with nothing to show are left out.
     """
     parts = [f"# {title}"]
     if note:
         parts.append("\n".join(f"> {line}" for line in note.splitlines()))
+    if plots:
+        parts.append(_plot_sections(plots))
     if summary:
         parts.append("## Summary\n\n" + _summary_table(summary))
     metric_rows = metrics_table_rows(metrics)
     if metric_rows:
         parts.append("## Metrics\n\n" + _table(metric_rows, _columns(metric_rows, ["split"])))
-    parts.extend(_per_class_sections(metrics))
     if stages:
         parts.append("## Stages\n\n" + _table(stages, _columns(stages, _STAGE_COLUMNS)))
-    if plots:
-        parts.append(_plot_sections(plots))
+    parts.extend(_per_class_sections(metrics))
     return "\n\n".join(parts) + "\n"

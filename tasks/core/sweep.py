@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tasks.core.errors import ConfigError
+from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.train_config import TrainConfig
 
 Value = bool | int | float | str
@@ -149,8 +149,8 @@ def parse_dimension(spec: str) -> Dimension:
             return Dimension(name=name, low=low, high=high, log=log)
         return Dimension(name=name, values=tuple(parse_value(v) for v in body.split(",")))
     except ValidationError as error:
-        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-        raise ConfigError(f"sweep dimension {spec!r}: {message}") from None
+        raise ConfigError(f"sweep dimension {spec!r}: "
+                          f"{describe_validation_error(error)}") from None
     except ValueError:
         raise ConfigError(f"sweep dimension {spec!r}: a range needs two numbers, "
                           f"LOW..HIGH") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -114,6 +114,15 @@ PRESET_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
     "fast": "10 epochs of minibatch Adam, batch 64, lr 0.002 cosine, λ 0.002, He init, float32 "
             "(96.3 % mean test over 5 seeds)",
 })
+
+
+def apply_overrides(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
+    """Preset ``preset`` with ``overrides`` on top, validated as one TrainConfig.
+
+    The one place settings are merged (main flow, sweep points): raises ConfigError for an
+    unknown preset and pydantic's ValidationError for a combination that is not a training.
+    """
+    return TrainConfig.model_validate({**get_preset(preset).model_dump(), **overrides})
 
 
 def get_preset(name: str) -> TrainConfig:

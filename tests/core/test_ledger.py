@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from tasks.core.datasets import write_split
-from tasks.core.errors import OutputError
-from tasks.core.ledger import (
-    append_entry,
-    data_digest,
-    format_table,
-    history_rows,
-    make_entry,
-    read_entries,
+from tasks.core.errors import DataError, OutputError
+from tasks.core.ledger import append_entry, data_digest, make_entry, read_entries
+from tasks.core.tables import (
+    history_table,
+    leaderboard_csv,
+    leaderboard_text,
+    ledger_frame,
     varying_parameters,
 )
 
@@ -94,9 +93,46 @@ def test_the_data_digest_follows_the_recorded_sources(tmp_path: Path) -> None:
 
 def test_history_shows_only_the_settings_that_differ() -> None:
     entries = [entry(1, test_accuracy=0.91), entry(2, lr=0.02, validation_accuracy=0.93)]
-    assert varying_parameters(entries) == ["seed", "lr"]
-    header, rows = history_rows(entries)
-    assert "hidden" not in header and header[4:6] == ["seed", "lr"]
-    assert rows[0][4:9] == ["1", "0.0100", "-", "0.9100", "-"]
-    table = format_table(header, rows).splitlines()
-    assert len(table) == 4 and table[1].startswith("----")
+    frame = ledger_frame(entries)
+    assert varying_parameters(frame) == ["seed", "lr"]
+    table = history_table(frame).splitlines()
+    assert len(table) == 3
+    assert table[0].split()[:6] == ["time", "kind", "run", "cached", "seed", "lr"]
+    assert "hidden" not in table[0]
+    assert table[1].split()[5:11] == ["1", "0.0100", "-", "0.9100", "-", "dddddddd"]
+
+
+def test_a_list_valued_setting_is_compared_by_value() -> None:
+    entries = [{**entry(1), "parameters": {"sizes": [1, 2]}},
+               {**entry(1), "parameters": {"sizes": [1, 2]}},
+               {**entry(1), "parameters": {"sizes": [1, 3]}}]
+    assert varying_parameters(ledger_frame(entries)) == ["sizes"]
+    assert varying_parameters(ledger_frame(entries[:2])) == []
+
+
+def test_a_ledger_that_cannot_be_read_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "ledger.jsonl").mkdir()
+    with pytest.raises(DataError, match="cannot read the run ledger"):
+        read_entries(tmp_path / "ledger.jsonl")
+
+
+BOARD = [{"rank": 1, "lr": 0.002, "validation_accuracy": 0.93301, "validation_loss": 0.25,
+          "train_accuracy": 0.94, "seconds": 1.5, "status": "ran", "point": "abc"},
+         {"rank": 2, "lr": 0.001, "validation_accuracy": 0.9234, "validation_loss": 0.3,
+          "train_accuracy": 0.926, "seconds": 1.25, "status": "cached", "point": "def"}]
+
+
+def test_the_leaderboard_csv_keeps_every_value() -> None:
+    import csv
+    import io
+
+    columns = ["rank", "lr", "validation_accuracy", "point", "status"]
+    rows = list(csv.DictReader(io.StringIO(leaderboard_csv(BOARD, columns))))
+    assert list(rows[0]) == columns
+    assert rows[0]["validation_accuracy"] == "0.93301" and rows[1]["point"] == "def"
+
+
+def test_the_leaderboard_text_shows_scores_to_four_places() -> None:
+    lines = leaderboard_text(BOARD, limit=1).splitlines()
+    assert len(lines) == 2 and "point" not in lines[0]
+    assert lines[1].split() == ["1", "0.002", "0.9330", "0.2500", "0.9400", "1.5", "ran"]

@@ -88,13 +88,14 @@ def test_datasets_never_share_a_payload_digest_or_a_mirror_variable() -> None:
 
 
 def test_the_cli_offers_every_registered_dataset() -> None:
-    from flows.cli import build_parser
+    from flows.cli import parse_args
 
-    parser = build_parser()
-    assert parser.parse_args(["--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
-    assert parser.parse_args([]).dataset == "mnist"
+    for command in ("run", "sweep --grid lr=0.1", "serve --cron x", "explain"):
+        assert parse_args([*command.split(), "--dataset", "fashion-mnist"]).dataset == (
+            "fashion-mnist")
+        assert parse_args(command.split()).dataset == "mnist"
     with pytest.raises(SystemExit):
-        parser.parse_args(["--dataset", "emnist"])
+        parse_args(["--dataset", "emnist"])
 
 
 # --- mirrors: a packaged folder is optional, and each variable names one dataset --------------

@@ -78,8 +78,10 @@ def test_report_has_every_section_in_order(tmp_path: Path) -> None:
         metrics=_metrics(), plots=plots, stages=stages,
         note="nothing changed since run 41;\nweights come from cache",
     )
-    headings = ["# mnist-flow run 42", "## Summary", "## Metrics",
-                "## Per-class precision, recall and F1 (test)", "## Stages", "## Plots"]
+    # pictures first (curves, then the confusion matrix), per-class tables last
+    headings = ["# mnist-flow run 42", "## Plots", "### acc_and_loss_rate.png",
+                "### confusion_matrix.png", "## Summary", "## Metrics", "## Stages",
+                "## Per-class precision, recall and F1 (test)"]
     positions = [text.index(f"\n{heading}\n" if i else f"{heading}\n")
                  for i, heading in enumerate(headings)]
     assert positions == sorted(positions)

@@ -45,3 +45,31 @@ def test_inconsistent_settings_name_the_field(update: dict, field: str) -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(ValidationError):
         get_preset("fast").lr = 1.0  # type: ignore[misc]
+
+
+def test_overrides_merge_onto_the_preset_in_one_place() -> None:
+    from tasks.core.train_config import apply_overrides
+
+    merged = apply_overrides("fast", {"lr": 0.005, "epochs": 2})
+    assert (merged.optimizer, merged.lr, merged.epochs) == ("adam", 0.005, 2)
+    with pytest.raises(ConfigError, match="unknown training preset 'nope'"):
+        apply_overrides("nope", {})
+    with pytest.raises(ValidationError, match="epochs is required"):
+        apply_overrides("original", {"optimizer": "adam"})
+
+
+def test_the_flow_and_a_sweep_word_one_problem_alike() -> None:
+    """One merge and one formatter: the same bad setting reads the same from both."""
+    from tasks.config import FlowConfig
+    from tasks.core.sweep import Dimension, SearchSpace
+    from tasks.sweep import SweepConfig
+
+    with pytest.raises(ConfigError) as flow_error:
+        FlowConfig(preset="original", train={"optimizer": "adam"}).training()
+    space = SearchSpace(dimensions=(Dimension(name="optimizer", values=("adam",)),))
+    with pytest.raises(ConfigError) as sweep_error:
+        SweepConfig(base=FlowConfig(preset="original"), space=space).point_configs()
+    problem = "epochs is required for optimizer 'adam'; set epochs"
+    assert problem in str(flow_error.value) and problem in str(sweep_error.value)
+    assert str(sweep_error.value).startswith("sweep point {'optimizer': 'adam'} on preset "
+                                             "'original' is not a valid training: ")

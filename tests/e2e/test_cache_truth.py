@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.cli import build_parser
+from flows.cli import subcommand_parser
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
 from tasks.explain import explain
@@ -134,7 +134,7 @@ def test_the_flow_the_explanation_and_force_follow_the_stage_table(
     result = mnist_flow(quick_config)
     assert [s["name"] for s in result["stages"]] == list(stage_names())
     assert [v.stage for v in explain(quick_config)] == list(stage_names())
-    force = next(a for a in build_parser()._actions if a.dest == "force")
+    force = next(a for a in subcommand_parser("run")._actions if a.dest == "force")
     assert tuple(force.choices) == stage_names()
     records = quick_config.artifacts_dir.resolve() / "mnist" / ".cache" / "records"
     from tasks.cache import CacheStore

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from flows.predict import main as predict_main
+from flows.cli import main as predict_main
 from tasks.core.errors import DataError
 from tasks.core.export import write_weights_csv
 from tasks.core.images import load_user_image
@@ -142,6 +142,6 @@ def test_predict_command_prints_one_line_for_a_bomb(tmp_path: Path,
                                   he=False), tmp_path)
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(_png_header_only(100_000, 100_000))
-    assert predict_main(["--weights", str(tmp_path), str(bomb)]) == 2
+    assert predict_main(["predict", "--weights", str(tmp_path), str(bomb)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(bomb) in err and "Traceback" not in err

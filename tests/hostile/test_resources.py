@@ -19,6 +19,8 @@ import pytest
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
 import flows.cli
+import flows.options
+import flows.prefect_api
 from tasks.core.datasets import load_split, write_split
 from tasks.core.errors import ConfigError, DataError, OutputError
 from tasks.core.export import load_weights_csv, write_weights_csv
@@ -80,12 +82,12 @@ def test_patched_enospc_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_read_only_mount_as_artifacts_dir_is_refused_up_front(tmp_path: Path) -> None:
     """A read-only filesystem stops even root: the CLI says so before any work."""
     with tmpfs(tmp_path / "ro", "ro,size=1m") as read_only:
-        args = flows.cli.build_parser().parse_args(["--artifacts-dir", str(read_only / "a")])
+        args = flows.cli.parse_args(["--artifacts-dir", str(read_only / "a")])
         with pytest.raises(ConfigError, match="cannot create the artifacts directory"):
-            flows.cli.config_from_args(args)
-        args = flows.cli.build_parser().parse_args(["--artifacts-dir", str(read_only)])
+            flows.options.config_from_args(args)
+        args = flows.cli.parse_args(["--artifacts-dir", str(read_only)])
         with pytest.raises(ConfigError, match="is not a writable folder"):
-            flows.cli.config_from_args(args)
+            flows.options.config_from_args(args)
 
 
 def test_read_only_stage_folder_mid_run(tmp_path: Path) -> None:
@@ -107,16 +109,16 @@ def test_unwritable_prefect_home_is_a_config_error(tmp_path: Path,
     home = tmp_path / "prefect-home"
     home.mkdir()
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(flows.cli, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # nothing there
+    monkeypatch.setattr(flows.prefect_api, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # closed
     with immutable(home), temporary_settings(updates={PREFECT_HOME: home},
                                              restore_defaults={PREFECT_API_URL}):
         with pytest.raises(ConfigError, match=r"Prefect home .* is not a writable folder"):
-            flows.cli.local_server_settings()
+            flows.prefect_api.local_server_settings()
         with temporary_settings(updates={PREFECT_HOME: home / "missing"}), pytest.raises(
                 ConfigError, match="Set PREFECT_HOME to a writable folder"):
-            flows.cli.local_server_settings()
+            flows.prefect_api.local_server_settings()
     with temporary_settings(updates={PREFECT_HOME: home}, restore_defaults={PREFECT_API_URL}):
-        flows.cli.local_server_settings()  # writable again: no complaint
+        flows.prefect_api.local_server_settings()  # writable again: no complaint
 
 
 # ------------------------------------------------------------------ interrupted download

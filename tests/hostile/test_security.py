@@ -13,7 +13,7 @@ from prefect._internal.result_records import ResultRecord
 from prefect.serializers import PickleSerializer
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-import flows.cli
+import flows.prefect_api
 from flows.mnist_flow import mnist_flow
 from tasks.cache import CacheStore
 from tasks.config import FlowConfig
@@ -72,7 +72,7 @@ def test_planted_pickle_records_are_never_loaded(tmp_path: Path, mnist_mirror: P
 
 
 def test_local_servers_are_loopback_only() -> None:
-    assert flows.cli.LOCAL_SERVER.startswith("http://127.0.0.1:")
+    assert flows.prefect_api.LOCAL_SERVER.startswith("http://127.0.0.1:")
     for path in [*REPO_ROOT.glob("flows/*.py"), *REPO_ROOT.glob("tasks/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"""["']0\.0\.0\.0["']""", text), f"{path} binds every interface"

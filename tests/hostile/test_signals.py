@@ -9,8 +9,11 @@ signal lands inside it, as a Ctrl-C during a long stage would.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +74,71 @@ def test_sigint_in_every_stage_then_resume(tmp_path: Path, mnist_mirror: Path,
         assert f"{stage:<10} cached" in output, output
     assert "export     ran" in output
     assert (artifacts / "latest" / "W_1.csv").is_file()
+
+
+# ---------------------------------------------------------------- every subcommand ends alike
+CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: the
+    # command must see Ctrl-C as it would in a terminal, however pytest was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _interrupt_when(args: list[str], ready: str, env: dict[str, str], cwd: Path,
+                    settle: float = 0.0) -> str:
+    """Start ``mnist-flow ARGS``, wait for a line containing ``ready``, send SIGINT; return
+    everything it printed after that, once it has exited with 130."""
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), *args], cwd=cwd, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+                               preexec_fn=_ctrl_c_as_in_a_terminal)
+    assert process.stdout is not None
+    before = []
+    for line in process.stdout:
+        before.append(line)
+        if ready in line:
+            break
+    else:
+        pytest.fail(f"`mnist-flow {' '.join(args)}` ended before {ready!r}:\n{''.join(before)}")
+    # `settle`: a pause, not a measurement, so Ctrl-C lands where a user's would (Python
+    # itself prints an asyncio traceback when it lands while Prefect builds its event loop)
+    time.sleep(settle)
+    process.send_signal(signal.SIGINT)
+    try:  # a hang guard, not a timing measurement
+        after, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"SIGINT did not stop `mnist-flow {' '.join(args)}`")
+    assert process.returncode == 130, after
+    # (Prefect's own log line "Received KeyboardInterrupt, shutting down..." is no traceback)
+    assert "Traceback" not in after, after
+    assert not any(line.startswith("KeyboardInterrupt") for line in after.splitlines()), after
+    return after
+
+
+def _interrupted_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("interrupted; ")]
+
+
+def test_sigint_in_run_sweep_and_serve_ends_the_same_way(
+        tmp_path: Path, mnist_mirror: Path, prefect_api_url: str) -> None:
+    env = {"PREFECT_API_URL": prefect_api_url, "MNIST_MIRROR": str(mnist_mirror)}
+    run = _interrupt_when(["--steps", "20000"], "step 1/20000", env, tmp_path)
+    sweep = _interrupt_when(["sweep", "--grid", "lr=0.001,0.002,0.003", "--epochs", "3",
+                             "--workers", "1"], "Task run 'sweep-point", env, tmp_path)
+    serve = _interrupt_when(["serve", "--cron", "0 3 * * 0", "--name", "signals-test"],
+                            "being served", env, tmp_path, settle=5.0)
+    assert _interrupted_lines(run) == [f"interrupted; {INTERRUPTED.split('; ')[1]}"]
+    assert _interrupted_lines(sweep) == [
+        "interrupted; finished points are kept, rerun to resume"]
+    assert _interrupted_lines(serve) == [
+        "interrupted; the deployment and its schedule stay registered; runs due while "
+        "stopped wait for the next serve"]
+    # what was kept is kept: the sweep's finished points come from cache on the rerun
+    rerun = subprocess.run([str(CONSOLE_SCRIPT), "sweep", "--grid", "lr=0.001,0.002,0.003",
+                            "--epochs", "3", "--workers", "1"], cwd=tmp_path, text=True,
+                           capture_output=True, env={**os.environ, **env}, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "3 points trained" not in rerun.stdout, rerun.stdout

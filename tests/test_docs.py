@@ -1,0 +1,171 @@
+"""Every command in README.md and docs/*.md exists: a renamed option cannot leave a stale page.
+
+Fenced shell commands are split into simple commands. ``mnist-flow …`` must parse (subcommand,
+options and values), and the cheap ones (``history``, ``explain``, ``--help``) are run;
+``prefect …`` subcommands and options must be in Prefect's own ``--help``; benchmark scripts,
+test paths, markers and pip extras must exist. Inline ``mnist-flow …`` spans in the prose must
+name a real subcommand and real options.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flows.cli import COMMANDS, main, parse_args, subcommand_parser
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+INLINE = re.compile(r"`(mnist-flow(?: [^`]*)?)`")
+# shell variables the pages' loops use, and a value each takes
+SHELL_VALUES = {"$d": "mnist", "$p": "original"}
+# commands of other tools the pages show for context (installing, linting, the shell itself)
+NOT_OURS = {"python3", "sudo", "export", "for", "do", "done", "grep", "git", "ruff", "cd",
+            "apt-get", ".", "source"}
+CHEAP = {"history", "explain"}
+
+
+def shell_lines(text: str) -> Iterator[str]:
+    """The command lines of a page's fenced blocks: shell blocks whole, and the ``$ …`` lines
+    of output blocks; continuation lines joined."""
+    for language, body in FENCE.findall(text):
+        body = body.replace("\\\n", " ")
+        for line in body.splitlines():
+            if language in ("bash", "sh", "shell"):
+                yield line
+            elif line.startswith("$ "):
+                yield line[2:]
+
+
+def simple_commands(line: str) -> Iterator[list[str]]:
+    """``a && b | c; d`` → its simple commands, comments and leading ``VAR=value`` dropped."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words: list[str] = []
+    for token in [*lexer, ";"]:
+        if token and set(token) <= set("();<>|&"):
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                words.pop(0)
+            if words:
+                yield words
+            words = []
+        else:
+            words.append(token)
+
+
+def documented() -> list[tuple[str, list[str]]]:
+    return [(page.name, words) for page in PAGES
+            for line in shell_lines(page.read_text(encoding="utf-8"))
+            for words in simple_commands(line)]
+
+
+COMMAND_LINES = documented()
+
+
+def _ids(items: list[tuple[str, list[str]]]) -> list[str]:
+    return [f"{page}: {' '.join(words)}"[:90] for page, words in items]
+
+
+def test_the_pages_show_commands() -> None:
+    mnist_flow = [w for _, w in COMMAND_LINES if Path(w[0]).name == "mnist-flow"]
+    assert len(mnist_flow) >= 15
+    assert {w[1] for w in mnist_flow if len(w) > 1} >= {"explain", "history", "predict",
+                                                         "sweep", "serve"}
+
+
+@pytest.mark.parametrize(("page", "words"), COMMAND_LINES, ids=_ids(COMMAND_LINES))
+def test_every_documented_command_exists(page: str, words: list[str], tmp_path: Path) -> None:
+    program = Path(words[0]).name
+    if program == "mnist-flow":
+        check_mnist_flow(words[1:], tmp_path)
+    elif program == "prefect":
+        check_prefect(words[1:])
+    elif program in ("python", "pip") or words[0].endswith(("/python", "/pip")):
+        check_python(words[1:])
+    elif program == "pytest":
+        check_pytest(words[1:])
+    else:
+        assert program in NOT_OURS, f"{page}: unknown command {words}; check it or list it"
+
+
+def check_mnist_flow(argv: list[str], tmp_path: Path) -> None:
+    unknown = [w for w in argv if "$" in w and w not in SHELL_VALUES]
+    assert not unknown, f"add a value for {unknown} to SHELL_VALUES"
+    argv = [SHELL_VALUES.get(w, w) for w in argv]
+    if "--help" in argv or "-h" in argv:
+        assert not argv[:1] or argv[0].startswith("-") or argv[0] in COMMANDS
+        return
+    try:
+        args = parse_args(argv)
+    except SystemExit as exit_:
+        pytest.fail(f"`mnist-flow {' '.join(argv)}` does not parse (exit {exit_.code})")
+    if args.command in CHEAP:
+        assert main([*argv, "--artifacts-dir", str(tmp_path)]) == 0
+
+
+_PREFECT_HELP: dict[tuple[str, ...], str] = {}
+
+
+def check_prefect(argv: list[str]) -> None:
+    words = tuple(w for w in argv[:2] if re.fullmatch(r"[a-z][a-z-]*", w))
+    if words not in _PREFECT_HELP:
+        done = subprocess.run([sys.executable, "-m", "prefect", *words, "--help"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"`prefect {' '.join(words)}` is no Prefect command"
+        _PREFECT_HELP[words] = done.stdout
+    for option in (w.split("=")[0] for w in argv if w.startswith("--")):
+        assert option in _PREFECT_HELP[words], f"`prefect {' '.join(words)}` has no {option}"
+
+
+def check_python(argv: list[str]) -> None:
+    if argv[:2] == ["-m", "pytest"]:
+        check_pytest(argv[2:])
+    elif argv[:2] == ["-m", "pip"] or argv[:1] == ["install"]:
+        extras = pyproject()["project"]["optional-dependencies"]
+        for group in re.findall(r"\[([\w,]+)\]", " ".join(argv)):
+            assert set(group.split(",")) <= set(extras), f"no extra [{group}]"
+    elif argv and argv[0].endswith(".py"):
+        assert (REPO_ROOT / argv[0]).is_file(), f"{argv[0]} does not exist"
+    elif argv[:1] != ["-m"]:
+        pytest.fail(f"unexpected python command: {argv}")
+
+
+def check_pytest(argv: list[str]) -> None:
+    markers = {m.split(":")[0] for m in pyproject()["tool"]["pytest"]["ini_options"]["markers"]}
+    for index, word in enumerate(argv):
+        if argv[index - 1] == "-m" and index:
+            assert set(re.findall(r"\w+", word)) - {"not", "and", "or"} <= markers, word
+        elif not word.startswith("-"):
+            assert (REPO_ROOT / word).exists(), f"{word} does not exist"
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_the_console_script_is_declared() -> None:
+    assert pyproject()["project"]["scripts"] == {"mnist-flow": "flows.cli:main"}
+
+
+INLINE_SPANS = [(page.name, span) for page in PAGES
+                for span in INLINE.findall(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize(("page", "span"), INLINE_SPANS,
+                         ids=[f"{p}: {s}"[:90] for p, s in INLINE_SPANS])
+def test_every_command_named_in_the_prose_exists(page: str, span: str) -> None:
+    words = span.split()[1:]
+    name = words[0] if words and words[0] in COMMANDS else "run"
+    assert not words or words[0].startswith("-") or words[0] in COMMANDS or \
+        words[0] == "COMMAND", f"{page}: `{span}` names no subcommand"
+    options = {o for action in subcommand_parser(name)._actions for o in action.option_strings}
+    for option in re.findall(r"(?<![\w-])--?[a-z][\w-]*", span):
+        assert option in options, f"{page}: `{span}`: mnist-flow {name} has no {option}"
