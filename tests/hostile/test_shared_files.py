@@ -119,7 +119,7 @@ def test_a_damaged_prefect_database_is_one_clear_error(
     """The temporary server used to spend ~40 s and 280 lines of tracebacks on it."""
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-    import flows.cli
+    import flows.prefect_api
     from tasks.core.errors import ConfigError
 
     database = tmp_path / "prefect.db"
@@ -130,10 +130,10 @@ def test_a_damaged_prefect_database_is_one_clear_error(
     else:
         database.mkdir()
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(flows.cli, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # nothing there
+    monkeypatch.setattr(flows.prefect_api, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # nothing there
     with temporary_settings(updates={PREFECT_HOME: tmp_path},
                             restore_defaults={PREFECT_API_URL}):
         with pytest.raises(ConfigError, match=r"Prefect's database .*prefect\.db is not a SQLite"):
-            flows.cli.local_server_settings()
+            flows.prefect_api.local_server_settings()
         database.unlink() if damage != "folder" else database.rmdir()
-        flows.cli.local_server_settings()  # moved away: Prefect makes a new one
+        flows.prefect_api.local_server_settings()  # moved away: Prefect makes a new one
