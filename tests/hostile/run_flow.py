@@ -87,7 +87,8 @@ def _stall_mid_parquet_write() -> None:
     import pyarrow.parquet
 
     def half_then_stall(table: Any, where: Any, **options: Any) -> None:
-        Path(where).write_bytes(b"PAR1" + bytes(1 << 20))
+        where.write(b"PAR1" + bytes(1 << 20))  # the hashing sink over the temporary file
+        where.flush()
         print("hostile: preprocess writing", flush=True)
         time.sleep(STALL_SECONDS)
 

@@ -117,7 +117,12 @@ def test_a_sweep_point_killed_after_training_is_recorded_once(
 def test_a_damaged_prefect_database_is_one_clear_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
     """The temporary server used to spend ~40 s and 280 lines of tracebacks on it."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_HOME,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
 
     import flows.prefect_api
     from tasks.core.errors import ConfigError
@@ -132,7 +137,9 @@ def test_a_damaged_prefect_database_is_one_clear_error(
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setattr(flows.prefect_api, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # nothing there
     with temporary_settings(updates={PREFECT_HOME: tmp_path},
-                            restore_defaults={PREFECT_API_URL}):
+                            # the session's test harness points both elsewhere
+                            restore_defaults={PREFECT_API_URL,
+                                              PREFECT_SERVER_DATABASE_CONNECTION_URL}):
         with pytest.raises(ConfigError, match=r"Prefect's database .*prefect\.db is not a SQLite"):
             flows.prefect_api.local_server_settings()
         database.unlink() if damage != "folder" else database.rmdir()
