@@ -135,7 +135,7 @@ def test_a_damaged_prefect_database_is_one_clear_error(
     else:
         database.mkdir()
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.setattr(flows.prefect_api, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # nothing there
+    monkeypatch.setattr(flows.prefect_api, "LOCAL_SERVER", "http://127.0.0.1:9/api")  # no server
     with temporary_settings(updates={PREFECT_HOME: tmp_path},
                             # the session's test harness points both elsewhere
                             restore_defaults={PREFECT_API_URL,
