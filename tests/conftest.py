@@ -45,3 +45,12 @@ def mnist_arrays(mnist_parquet: dict[str, Path]) -> tuple:
     X_train, y_train = load_split(mnist_parquet["train"])
     X_test, y_test = load_split(mnist_parquet["test"])
     return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture(scope="session")
+def fast_params(mnist_arrays: tuple) -> dict:
+    """The ``fast`` preset trained on the real MNIST training set (float32 params dict)."""
+    from tasks.core.train import train_network
+    from tasks.core.train_config import get_preset
+
+    return train_network(*mnist_arrays, get_preset("fast")).params

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tasks.core.datasets import standardize_images
 from tasks.core.errors import DataError
-from tasks.core.images import load_user_image
+from tasks.core.images import load_user_image, mnist_like_pixels
 
 
 def _digit() -> np.ndarray:
@@ -20,20 +20,49 @@ def _digit() -> np.ndarray:
     return pixels
 
 
-def test_a_28x28_mnist_style_png_is_standardized_like_training(tmp_path: Path) -> None:
+def test_a_png_goes_through_the_mnist_steps_then_the_training_standardization(
+        tmp_path: Path) -> None:
     Image.fromarray(_digit(), mode="L").save(tmp_path / "one.png")
     row = load_user_image(tmp_path / "one.png")
     assert row.shape == (784,) and row.dtype == np.float32
-    np.testing.assert_array_equal(row, standardize_images(_digit()[None])[0])
+    np.testing.assert_array_equal(row, standardize_images(mnist_like_pixels(_digit())[None])[0])
 
 
-def test_dark_ink_on_white_large_rgba_is_inverted_and_resized(tmp_path: Path) -> None:
-    big = Image.fromarray(255 - _digit(), mode="L").resize((280, 280), Image.Resampling.NEAREST)
-    big.convert("RGBA").save(tmp_path / "paper.png")
-    row = load_user_image(tmp_path / "paper.png")
-    reference = standardize_images(_digit()[None])[0]
-    assert row.shape == (784,)
-    assert np.corrcoef(row, reference)[0, 1] > 0.95
+def _page(top: int, left: int, paper: int = 255) -> np.ndarray:
+    """A dark 100x40 bar on a 300x300 page of gray level ``paper``."""
+    page = np.full((300, 300), paper, np.uint8)
+    page[top:top + 100, left:left + 40] = 10
+    return page
+
+
+def test_the_bounding_box_fits_20x20_with_its_aspect_ratio_and_is_centred_by_mass() -> None:
+    digit = mnist_like_pixels(_page(30, 200))
+    assert digit.dtype == np.uint8 and digit.shape == (28, 28)
+    rows = np.flatnonzero((digit > 64).any(axis=1))
+    cols = np.flatnonzero((digit > 64).any(axis=0))
+    assert rows[-1] - rows[0] + 1 == 20  # the longer side (100 px) became 20
+    assert 7 <= cols[-1] - cols[0] + 1 <= 9  # 40 px wide -> 8, aspect ratio kept
+    ys, xs = np.indices(digit.shape)
+    mass = digit.sum()
+    assert abs((ys * digit).sum() / mass - 13.5) <= 0.5
+    assert abs((xs * digit).sum() / mass - 13.5) <= 0.5
+
+
+def test_where_the_digit_sits_on_the_page_does_not_matter() -> None:
+    np.testing.assert_array_equal(mnist_like_pixels(_page(0, 0)), mnist_like_pixels(_page(150, 90)))
+
+
+def test_gray_paper_is_background_not_ink() -> None:
+    on_gray = mnist_like_pixels(_page(100, 100, paper=190))
+    np.testing.assert_array_equal(on_gray > 0, mnist_like_pixels(_page(100, 100)) > 0)
+
+
+def test_white_on_black_is_not_inverted_and_a_blank_page_is_all_zeros() -> None:
+    np.testing.assert_array_equal(mnist_like_pixels(255 - _page(50, 50)),
+                                  mnist_like_pixels(_page(50, 50)))
+    np.testing.assert_array_equal(mnist_like_pixels(np.full((40, 60), 255, np.uint8)),
+                                  np.zeros((28, 28), np.uint8))
+    assert mnist_like_pixels(_page(50, 50), invert=False).sum() == 0  # forced: no ink left
 
 
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\ntruncated"])
