@@ -1,0 +1,119 @@
+"""The promotion gate on real MNIST: a good and a bad model, the pointer and its record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tasks.core.errors import ConfigError, OutputError
+from tasks.core.export import load_weights_csv, write_weights_csv
+from tasks.core.network import init_params, predict
+from tasks.core.promotion import check_policy, decide, gate, read_production
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, fast_params) -> dict[str, Path]:
+    """Model folders of exported CSVs: ``good`` (the fast preset), ``bad`` (untrained)."""
+    root = tmp_path_factory.mktemp("models")
+    bad = init_params(20, np.random.default_rng(0), dtype=np.float32)
+    folders = {"good": root / "900d00000001", "bad": root / "bad000000002"}
+    write_weights_csv(fast_params, folders["good"])
+    write_weights_csv(bad, folders["bad"])
+    return folders
+
+
+@pytest.fixture(scope="module")
+def sets(mnist_arrays) -> dict:
+    _, _, X_test, y_test = mnist_arrays
+    return {"test": (X_test, y_test), "holdout": (X_test[:37], y_test[:37])}
+
+
+def _gate(root: Path, model: Path, sets: dict, **options):
+    return gate(root / "mnist", model, sets, dataset="mnist", now=NOW, **options)
+
+
+def test_first_then_better_promoted_worse_rejected(tmp_path: Path, models, sets) -> None:
+    first = _gate(tmp_path, models["bad"], sets)
+    assert first.outcome == "promoted" and first.reason.startswith("first model")
+    better = _gate(tmp_path, models["good"], sets)
+    assert better.outcome == "promoted" and better.production == models["bad"].name
+    assert better.candidate_accuracy > 0.9 > better.production_accuracy
+    assert better.eval_sizes == {"test": 10_000, "holdout": 37}
+    record_before = (tmp_path / "mnist" / "production.json").read_text()
+    worse = _gate(tmp_path, models["bad"], sets)
+    assert worse.outcome == "rejected" and not worse.promoted
+    assert worse.candidate_accuracy == better.production_accuracy
+    assert worse.production_accuracy == better.candidate_accuracy
+    assert os.readlink(tmp_path / "mnist" / "production") == f"promoted/{models['good'].name}"
+    assert (tmp_path / "mnist" / "production.json").read_text() == record_before
+    assert "rejected: candidate bad000000002" in worse.line()
+    again = _gate(tmp_path, models["good"], sets)
+    assert again.outcome == "unchanged"
+
+
+def test_production_loads_with_loadtxt_and_matches_its_record(tmp_path: Path, models, sets,
+                                                              mnist_arrays) -> None:
+    _gate(tmp_path, models["good"], sets)
+    moved = tmp_path / "elsewhere"
+    shutil.move(tmp_path / "mnist", moved)  # the whole artifacts folder moves: still valid
+    info = json.loads((moved / "production.json").read_text())
+    W_1 = np.loadtxt(moved / "production" / "W_1.csv", delimiter=",")
+    assert W_1.shape == (20, 784)
+    _, _, X_test, y_test = mnist_arrays
+    params = load_weights_csv(moved / "production")
+    assert float((predict(params, X_test) == y_test).mean()) == info["test_accuracy"]
+    assert info["model"] == models["good"].name and info["promoted_at"] == NOW.isoformat()
+    assert read_production(moved)["path"] == f"promoted/{models['good'].name}"
+
+
+@pytest.mark.parametrize(("policy", "outcome"), [("always", "promoted"), ("never", "rejected")])
+def test_always_and_never(tmp_path: Path, models, sets, policy: str, outcome: str) -> None:
+    _gate(tmp_path, models["good"], sets)
+    assert _gate(tmp_path, models["bad"], sets, policy=policy).outcome == outcome
+
+
+def test_never_does_not_promote_even_a_first_model(tmp_path: Path, models, sets) -> None:
+    assert _gate(tmp_path, models["good"], sets, policy="never").outcome == "rejected"
+    assert read_production(tmp_path / "mnist") is None
+
+
+def test_a_lost_production_model_counts_as_none(tmp_path: Path, models, sets) -> None:
+    _gate(tmp_path, models["good"], sets)
+    shutil.rmtree(tmp_path / "mnist" / "promoted")
+    record = _gate(tmp_path, models["bad"], sets)
+    assert record.outcome == "promoted" and record.production is None
+    assert record.reason.startswith("first model")
+
+
+def test_something_else_named_production_is_an_output_error(tmp_path: Path, models,
+                                                             sets) -> None:
+    (tmp_path / "mnist" / "production" / "mine").mkdir(parents=True)
+    (tmp_path / "mnist" / "production.json").write_text("{}")
+    with pytest.raises(OutputError, match="remove anything else named production"):
+        _gate(tmp_path, models["good"], sets)
+    assert (tmp_path / "mnist" / "production" / "mine").is_dir()
+
+
+@pytest.mark.parametrize(("candidate", "production", "tolerance", "outcome"), [
+    (0.95, None, 0.0, "promoted"), (0.95, 0.95, 0.0, "promoted"), (0.949, 0.95, 0.0, "rejected"),
+    (0.949, 0.95, 0.002, "promoted"), (0.947, 0.95, 0.002, "rejected"),
+    (0.96, 0.95, 0.0, "promoted"),
+])
+def test_if_better_with_a_tolerance(candidate: float, production: float | None,
+                                    tolerance: float, outcome: str) -> None:
+    assert decide("if-better", candidate, production, tolerance=tolerance)[0] == outcome
+
+
+def test_bad_policy_or_tolerance() -> None:
+    with pytest.raises(ConfigError, match="unknown promotion policy 'sometimes'"):
+        check_policy("sometimes", 0.0)
+    with pytest.raises(ConfigError, match=r"tolerance -0\.1 is outside"):
+        check_policy("if-better", -0.1)
