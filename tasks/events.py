@@ -1,0 +1,84 @@
+"""Prefect events the pipeline emits, for automations and the dashboard's event feed.
+
+    mnist-flow.model.promoted            resource: the model   payload: the gate's record
+    mnist-flow.model.rejected            resource: the model   payload: the gate's record
+    mnist-flow.incoming.rejected-files   resource: the intake folder  payload: files, reasons
+
+The model's resource id is ``mnist-flow.model.<dataset>.<model id>``; inside a flow or task
+run Prefect adds the run as a related resource. Emitting never fails a run: without a reachable
+API ``emit_event`` logs and returns None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.events import Event, emit_event
+
+from tasks.core.intake import IntakeResult
+from tasks.core.promotion import PromotionRecord, record_dict
+
+MODEL_PROMOTED = "mnist-flow.model.promoted"
+MODEL_REJECTED = "mnist-flow.model.rejected"
+FILES_REJECTED = "mnist-flow.incoming.rejected-files"
+# Events are capped in size by the server (1.5 MB by default); a folder of 10,000 bad files
+# is named by count, and its first files, in the event; the manifest has them all.
+MAX_LISTED_FILES = 100
+
+
+def model_resource(dataset: str, model_id: str) -> dict[str, str]:
+    """The Prefect resource of one trained model."""
+    return {"prefect.resource.id": f"mnist-flow.model.{dataset}.{model_id}",
+            "prefect.resource.name": f"{dataset} model {model_id}",
+            "mnist-flow.dataset": dataset}
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """What one event says: its name, primary resource and payload (``emit_event``'s args)."""
+
+    event: str
+    resource: dict[str, str]
+    payload: dict[str, Any]
+
+
+def promotion_event(record: PromotionRecord) -> EventFields | None:
+    """``mnist-flow.model.promoted`` or ``.rejected`` for the gate's ``record``; None when the
+    candidate already was production (nothing happened)."""
+    if record.outcome == "unchanged":
+        return None
+    return EventFields(MODEL_PROMOTED if record.promoted else MODEL_REJECTED,
+                       model_resource(record.dataset, record.candidate),
+                       {**record_dict(record), "summary": record.line()})
+
+
+def rejected_files_event(dataset: str, result: IntakeResult) -> EventFields | None:
+    """``mnist-flow.incoming.rejected-files`` naming the files intake dropped and why; None
+    when it dropped none."""
+    rejected = result.rejected
+    if not rejected:
+        return None
+    files = [{"path": item.path, "reason": item.reason} for item in rejected]
+    resource = {"prefect.resource.id": f"mnist-flow.incoming.{dataset}",
+                "prefect.resource.name": result.incoming, "mnist-flow.dataset": dataset}
+    return EventFields(FILES_REJECTED, resource, {
+        "dataset": dataset, "incoming": result.incoming, "digest": result.digest,
+        "rejected": len(rejected), "accepted": len(result.accepted),
+        "files": files[:MAX_LISTED_FILES], "truncated": len(files) > MAX_LISTED_FILES})
+
+
+def emit_promotion_event(record: PromotionRecord) -> Event | None:
+    """Emit :func:`promotion_event` (from inside a run: the run becomes a related resource)."""
+    return _emit(promotion_event(record))
+
+
+def emit_rejected_files_event(dataset: str, result: IntakeResult) -> Event | None:
+    """Emit :func:`rejected_files_event` when intake dropped files."""
+    return _emit(rejected_files_event(dataset, result))
+
+
+def _emit(fields: EventFields | None) -> Event | None:
+    if fields is None:
+        return None
+    return emit_event(fields.event, resource=fields.resource, payload=fields.payload)

@@ -1,0 +1,39 @@
+"""What the events say, and that nothing is said when nothing happened. Emitting them to a real
+server is tested in tests/integration/test_notify_on_rejection.py."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tasks.core.intake import IntakeFile, IntakeResult
+from tasks.core.promotion import PromotionRecord
+from tasks.events import (
+    MAX_LISTED_FILES,
+    model_resource,
+    promotion_event,
+    rejected_files_event,
+)
+
+RECORD = PromotionRecord(
+    dataset="mnist", outcome="unchanged", reason="already production", policy="if-better",
+    tolerance=0.0, candidate="abc", candidate_dir="/a/abc", candidate_accuracy=0.9,
+    production="abc", production_accuracy=0.9, candidate_scores={"test": 0.9},
+    production_scores={"test": 0.9}, eval_sizes={"test": 10}, decided_at="2026-11-30T08:00:00")
+
+
+def test_nothing_to_tell_emits_nothing(tmp_path: Path) -> None:
+    assert promotion_event(RECORD) is None
+    clean = IntakeResult(str(tmp_path), "empty", [IntakeFile("3/a.png", "00", 3)])
+    assert rejected_files_event("mnist", clean) is None
+
+
+def test_events_name_the_model_and_cap_the_file_list(tmp_path: Path) -> None:
+    assert model_resource("mnist", "abc")["prefect.resource.id"] == "mnist-flow.model.mnist.abc"
+    event = promotion_event(replace(RECORD, outcome="rejected"))
+    assert event is not None and event.event == "mnist-flow.model.rejected"
+    assert event.payload["candidate_accuracy"] == 0.9 and "summary" in event.payload
+    bad = [IntakeFile(f"eleven/{i}.png", reason="unknown class folder") for i in range(150)]
+    files = rejected_files_event("mnist", IntakeResult(str(tmp_path), "d", bad))
+    assert files is not None and files.payload["rejected"] == 150
+    assert len(files.payload["files"]) == MAX_LISTED_FILES and files.payload["truncated"]
