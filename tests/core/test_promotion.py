@@ -74,6 +74,14 @@ def test_production_loads_with_loadtxt_and_matches_its_record(tmp_path: Path, mo
     assert read_production(moved)["path"] == f"promoted/{models['good'].name}"
 
 
+def test_production_outlives_the_model_folder(tmp_path: Path, models, sets) -> None:
+    model = shutil.copytree(models["good"], tmp_path / "models" / models["good"].name)
+    _gate(tmp_path, model, sets)
+    shutil.rmtree(model)  # e.g. the cache pruned it
+    assert np.loadtxt(tmp_path / "mnist" / "production" / "W_1.csv", delimiter=",").shape == (
+        20, 784)
+
+
 @pytest.mark.parametrize(("policy", "outcome"), [("always", "promoted"), ("never", "rejected")])
 def test_always_and_never(tmp_path: Path, models, sets, policy: str, outcome: str) -> None:
     _gate(tmp_path, models["good"], sets)
