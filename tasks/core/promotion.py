@@ -89,6 +89,29 @@ class PromotionRecord:
                 f"production {before} on {sum(self.eval_sizes.values())} images; {self.reason}")
 
 
+@dataclass(frozen=True)
+class Production:
+    """``production.json``: the model in production, its scores, when and why it got there.
+
+    ``path`` is the pointer's target relative to the dataset folder (``promoted/<model>``);
+    ``test_accuracy`` is on the test split alone (None if it was not scored); ``previous`` is
+    the model it replaced.
+    """
+
+    model: str
+    path: str
+    source: str
+    promoted_at: str
+    reason: str
+    policy: str
+    accuracy: float
+    test_accuracy: float | None
+    scores: dict[str, float]
+    eval_sizes: dict[str, int]
+    previous: str | None
+    previous_accuracy: float | None
+
+
 def check_policy(policy: str, tolerance: float) -> None:
     """ConfigError unless ``policy`` is one of POLICIES and ``0 <= tolerance <= 1``."""
     if policy not in POLICIES:
@@ -135,16 +158,16 @@ def decide(policy: Policy, candidate: float, production: float | None, *,
                         f"-{tolerance:g}")
 
 
-def read_production(dataset_dir: Path) -> dict | None:
-    """The content of ``production.json``, or None when nothing is in production."""
+def read_production(dataset_dir: Path) -> Production | None:
+    """The content of ``production.json``, or None when nothing is in production (no pointer,
+    or a record that cannot be read: the gate then treats production as empty and says so)."""
     path = Path(dataset_dir) / POINTER_JSON
     if not path.is_file() or not (Path(dataset_dir) / POINTER).exists():
         return None
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # a damaged record: the gate treats it as no production
-    return info if isinstance(info, dict) and isinstance(info.get("model"), str) else None
+        return Production(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 def gate(dataset_dir: Path, candidate_dir: Path, sets: EvalSets, *, dataset: str,
@@ -161,18 +184,19 @@ def gate(dataset_dir: Path, candidate_dir: Path, sets: EvalSets, *, dataset: str
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     new = score(load_weights_csv(candidate_dir), sets)
     current = read_production(dataset_dir)
-    old, note = None, ""
+    old: Scores | None = None
+    note = ""
     if current is not None:
         try:
             old = score(load_weights_csv(dataset_dir / POINTER), sets)
         except MnistFlowError as error:
             current, note = None, f" (the production model could not be read: {error})"
     outcome, reason = decide(policy, new.accuracy, old and old.accuracy, tolerance=tolerance,
-                             same_model=bool(current and current["model"] == candidate_dir.name))
+                             same_model=current is not None and current.model == candidate_dir.name)
     record = PromotionRecord(
         dataset=dataset, outcome=outcome, reason=reason + note, policy=policy,
         tolerance=tolerance, candidate=candidate_dir.name, candidate_dir=str(candidate_dir),
-        candidate_accuracy=new.accuracy, production=current and current["model"],
+        candidate_accuracy=new.accuracy, production=current and current.model,
         production_accuracy=old and old.accuracy, candidate_scores=new.per_set,
         production_scores=old and old.per_set, eval_sizes=new.sizes, decided_at=when)
     if record.promoted:
@@ -195,14 +219,13 @@ def promote(dataset_dir: Path, candidate_dir: Path, record: PromotionRecord) -> 
         raise OutputError(f"cannot move {dataset_dir / POINTER} to {candidate_dir}: {error}; "
                           f"make {dataset_dir} writable and remove anything else named "
                           f"{POINTER} there, then run again") from None
-    info = {"model": candidate_dir.name, "path": target.as_posix(),
-            "source": str(candidate_dir), "promoted_at": record.decided_at,
-            "reason": record.reason, "policy": record.policy,
-            "accuracy": record.candidate_accuracy, "test_accuracy":
-            record.candidate_scores.get("test"), "scores": record.candidate_scores,
-            "eval_sizes": record.eval_sizes, "previous": record.production,
-            "previous_accuracy": record.production_accuracy}
-    write_text_atomic(dataset_dir / POINTER_JSON, json.dumps(info, indent=1))
+    info = Production(
+        model=candidate_dir.name, path=target.as_posix(), source=str(candidate_dir),
+        promoted_at=record.decided_at, reason=record.reason, policy=record.policy,
+        accuracy=record.candidate_accuracy, test_accuracy=record.candidate_scores.get("test"),
+        scores=record.candidate_scores, eval_sizes=record.eval_sizes,
+        previous=record.production, previous_accuracy=record.production_accuracy)
+    write_text_atomic(dataset_dir / POINTER_JSON, json.dumps(asdict(info), indent=1))
     return dataset_dir / POINTER
 
 

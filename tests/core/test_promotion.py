@@ -71,7 +71,7 @@ def test_production_loads_with_loadtxt_and_matches_its_record(tmp_path: Path, mo
     params = load_weights_csv(moved / "production")
     assert float((predict(params, X_test) == y_test).mean()) == info["test_accuracy"]
     assert info["model"] == models["good"].name and info["promoted_at"] == NOW.isoformat()
-    assert read_production(moved)["path"] == f"promoted/{models['good'].name}"
+    assert read_production(moved).path == f"promoted/{models['good'].name}"
 
 
 def test_production_outlives_the_model_folder(tmp_path: Path, models, sets) -> None:
