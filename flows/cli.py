@@ -27,11 +27,14 @@ from pathlib import Path
 
 from flows.options import (
     SWEEP_OWNS,
+    add_artifacts_option,
     add_cache_options,
     add_data_options,
+    add_retraining_options,
     add_training_options,
 )
 from tasks.core.errors import MnistFlowError
+from tasks.core.registry import DATASETS
 
 PROG = "mnist-flow"
 # Set by the entry point, never at import: offline, Prefect's telemetry call fails noisily, and
@@ -89,6 +92,7 @@ def _run_options(parser: argparse.ArgumentParser, *, explain_flag: bool = True) 
     add_training_options(parser, preset_default="original")
     add_data_options(parser)
     add_cache_options(parser)
+    add_retraining_options(parser)
     if explain_flag:
         parser.add_argument("--explain", action="store_true",
                             help="the same as `mnist-flow explain`: run nothing")
@@ -132,8 +136,12 @@ def _sweep_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _predict_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", type=Path, required=True,
-                        help="folder holding W_1.csv, b_1.csv, W_2.csv, b_2.csv")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="folder holding W_1.csv, b_1.csv, W_2.csv, b_2.csv (default: the "
+                             "production model, ARTIFACTS/DATASET/production)")
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
+                        help="whose production model to use (default: mnist)")
+    add_artifacts_option(parser)
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding test.parquet (or the file itself): report accuracy")
     parser.add_argument("images", type=Path, nargs="*",

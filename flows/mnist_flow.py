@@ -1,4 +1,5 @@
-"""mnist-flow: download → preprocess → train → evaluate → export, cached stage by stage.
+"""mnist-flow: download → preprocess → intake → train → evaluate → export → promote, cached
+stage by stage.
 
     mnist-flow                      # the original project, exactly
     mnist-flow --preset fast        # 96 % in seconds
@@ -39,7 +40,7 @@ def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B0
     runner = StageRunner(layout, forced=config.forced_stages(stage_names()), verify=config.verify)
     done = runner.run_all(STAGES, config)
     published = publish(layout.root, config.preset, done["train"], done["evaluate"],
-                        done["export"], runner.records)
+                        done["export"], done["promote"], runner.records)
     return {**published, "stages": runner.records, "flow_run_id": flow_run.id}
 
 

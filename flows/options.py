@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import annotated_types
 from pydantic import BaseModel, ValidationError
 
-from tasks.config import DataConfig, FlowConfig
+from tasks.config import DataConfig, FlowConfig, RetrainingConfig
 from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
@@ -107,6 +107,16 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     add_field_options(parser, FlowConfig, ("verify",), defaults=True)
 
 
+def add_retraining_options(parser: argparse.ArgumentParser) -> None:
+    """``--incoming``, ``--promote``, ``--promote-tolerance``: new images and the gate."""
+    group = parser.add_argument_group("retraining (docs/retraining.md)")
+    group.add_argument("--incoming", type=Path, metavar="DIR",
+                       help=field_help(RetrainingConfig, "incoming"))
+    add_field_options(group, RetrainingConfig, ("promote",), defaults=True)
+    group.add_argument("--promote-tolerance", dest="tolerance", type=float, metavar="X",
+                       help=field_help(RetrainingConfig, "tolerance", default=True))
+
+
 # ---------------------------------------------------------------- options → config
 def flow_document(args: argparse.Namespace, fixed: dict[str, Any] | None = None,
                   ) -> dict[str, Any]:
@@ -116,8 +126,10 @@ def flow_document(args: argparse.Namespace, fixed: dict[str, Any] | None = None,
                                  if getattr(args, name, None) is not None}}
     data = {name: getattr(args, name) for name in DataConfig.model_fields
             if getattr(args, name, None) is not None}
+    retraining = {name: getattr(args, name) for name in RetrainingConfig.model_fields
+                  if getattr(args, name, None) is not None}
     return {"preset": args.preset, "train": train, "data": data,
-            "artifacts_dir": args.artifacts_dir,
+            "artifacts_dir": args.artifacts_dir, "retraining": retraining,
             **{name: getattr(args, name) for name in ("force", "verify")
                if getattr(args, name, None) is not None}}
 

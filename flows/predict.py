@@ -1,12 +1,13 @@
 """``mnist-flow predict``: classify digits with exported weights, like the original
 ``predict.py``.
 
-    mnist-flow predict --weights DIR [--data-dir PARQUET_DIR] [IMAGE.png ...]
-    python flows/predict.py --weights DIR ...       # the same command
+    mnist-flow predict [--weights DIR] [--data-dir PARQUET_DIR] [IMAGE.png ...]
+    python flows/predict.py ...                     # the same command
 
-Loads ``W_1.csv, b_1.csv, W_2.csv, b_2.csv`` from ``DIR``, reports the test accuracy when
-``--data-dir`` holds ``test.parquet`` (or names the file itself), then prints the predicted
-digit and its probability for each image.
+Loads ``W_1.csv, b_1.csv, W_2.csv, b_2.csv`` from ``DIR`` (default: the production model,
+``<artifacts>/<dataset>/production``, which the promotion gate moves), reports the test
+accuracy when ``--data-dir`` holds ``test.parquet`` (or names the file itself), then prints
+the predicted digit and its probability for each image.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ def predict_command(args: argparse.Namespace) -> None:
     print("\n".join(predictions(args)))
 
 
+def weights_dir(args: argparse.Namespace) -> Path:
+    """``--weights``, else the production model; DataError when there is none yet."""
+    if args.weights is not None:
+        return args.weights
+    production = args.artifacts_dir / args.dataset / "production"
+    if not production.is_dir():
+        raise DataError(f"no production model at {production} yet: run the pipeline "
+                        f"(mnist-flow --artifacts-dir {args.artifacts_dir}), whose first "
+                        f"model is promoted, or pass --weights DIR")
+    return production
+
+
 def predictions(args: argparse.Namespace) -> list[str]:
     """The lines the command prints."""
     # Imported here so `--help` answers without loading numpy, pyarrow and Pillow.
@@ -40,9 +53,10 @@ def predictions(args: argparse.Namespace) -> list[str]:
     from tasks.core.metrics import evaluate
     from tasks.core.network import predict_proba
 
-    params = load_weights_csv(args.weights)
+    weights = weights_dir(args)
+    params = load_weights_csv(weights)
     hidden = params["W_1"].shape[0]
-    lines = [f"loaded 784-{hidden}-10 weights ({params['W_1'].dtype}) from {args.weights}"]
+    lines = [f"loaded 784-{hidden}-10 weights ({params['W_1'].dtype}) from {weights}"]
     if args.data_dir is not None:
         path = _test_file(args.data_dir)
         X, y = load_split(path)

@@ -54,9 +54,13 @@ def cron_schedule(cron: str, timezone: str, *, active: bool = True) -> Any:
 
 
 def deployment_parameters(config: FlowConfig) -> dict[str, Any]:
-    """The deployment's parameters; the artifacts folder made absolute, as runs may start
-    in another working directory."""
-    absolute = config.model_copy(update={"artifacts_dir": Path(config.artifacts_dir).resolve()})
+    """The deployment's parameters; the artifacts and intake folders made absolute, as runs
+    may start in another working directory."""
+    retraining = config.retraining
+    if retraining.incoming is not None:
+        retraining = retraining.model_copy(update={"incoming": retraining.incoming.resolve()})
+    absolute = config.model_copy(update={"artifacts_dir": Path(config.artifacts_dir).resolve(),
+                                         "retraining": retraining})
     return {"config": absolute.model_dump(mode="json")}
 
 

@@ -75,6 +75,23 @@ class DataConfig(BaseModel):
         return self.mirror or (os.environ.get(env) if env else None) or None
 
 
+class RetrainingConfig(BaseModel):
+    """New labelled images and the gate that decides what reaches production."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incoming: Path | None = Field(
+        None, description="Intake folder of new labelled images, <incoming>/<class>/<name>.png "
+        "(ImageFolder layout). Unset: <artifacts_dir>/<dataset>/incoming. Missing or empty: "
+        "no new data.")
+    promote: Literal["if-better", "always", "never"] = Field(
+        "if-better", description="When a new model replaces production: if-better (accuracy "
+        "at least production's minus the tolerance), always, or never.")
+    tolerance: float = Field(
+        0.0, ge=0, le=1, description="Accuracy (a fraction) a new model may lose against "
+        "production and still be promoted under if-better, e.g. 0.002 for 0.2 points.")
+
+
 class FlowConfig(BaseModel):
     """Everything one run of the pipeline needs."""
 
@@ -84,6 +101,7 @@ class FlowConfig(BaseModel):
     train: TrainOverrides = Field(  # type: ignore[valid-type]
         default_factory=TrainOverrides, description="Overrides of single preset settings.")
     data: DataConfig = Field(default_factory=DataConfig)
+    retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
     artifacts_dir: Path = Field(Path("artifacts"), description="Root of every output.")
     force: str | None = Field(
         None, description="Rerun this stage and every stage after it, ignoring the cache.")

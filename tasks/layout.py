@@ -4,6 +4,9 @@
       <dataset>/raw/        verified IDX payloads
       <dataset>/parquet/    train.parquet, test.parquet
       <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
+      <dataset>/incoming/<class>/*.png  new labelled images (default intake folder)
+      <dataset>/intake/<digest>/  incoming.parquet, holdout.parquet, manifest.json
+      <dataset>/production -> promoted/<id>  the production model (production.json beside)
       latest -> <dataset>/models/<id>   the last successful run
       <dataset>/.cache/     one JSON record per stage run (Prefect's, holding our manifest), locks
       ledger.jsonl          one line per training run, every dataset (``... history``)
@@ -40,6 +43,19 @@ class Layout:
     @property
     def models_dir(self) -> Path:
         return self.root / self.dataset / "models"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root / self.dataset
+
+    @property
+    def incoming_dir(self) -> Path:
+        """The default intake folder (``--incoming`` replaces it)."""
+        return self.root / self.dataset / "incoming"
+
+    @property
+    def intake_dir(self) -> Path:
+        return self.root / self.dataset / "intake"
 
     @property
     def cache_root(self) -> Path:

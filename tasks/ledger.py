@@ -55,11 +55,12 @@ def model_parameters(model_folder: Path) -> dict[str, Any]:
 
 
 def record_main_run(artifacts_dir: Path, *, dataset: str, preset: str, model_folder: Path,
-                    metrics: Mapping[str, Any], retrained: bool) -> dict[str, Any]:
-    """The main flow's line: its model's saved settings, scores, and whether it trained."""
+                    metrics: Mapping[str, Any], retrained: bool, **extra: Any) -> dict[str, Any]:
+    """The main flow's line: its model's saved settings, scores, whether it trained, and
+    ``extra`` fields (the gate's decision)."""
     parquet = Layout(Path(artifacts_dir).resolve(), dataset).parquet_dir
     return record_training(artifacts_dir, kind="main", dataset=dataset,
                            parameters=model_parameters(model_folder),
                            splits={s: parquet / f"{s}.parquet" for s in ("train", "test")},
                            metrics=metrics, cached=not retrained, model_dir=model_folder,
-                           preset=preset)
+                           preset=preset, **extra)

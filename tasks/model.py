@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -17,6 +19,7 @@ from tasks.cache import finish
 from tasks.cache_key import digest_json, to_jsonable
 from tasks.core.atomic import write_text_atomic
 from tasks.core.checkpoint import load_params, save_params
+from tasks.core.datasets import load_split
 from tasks.core.export import write_history_csv
 from tasks.core.history import TrainProgress
 from tasks.core.metrics import evaluate as evaluate_params
@@ -27,16 +30,35 @@ from tasks.manifest import Manifest
 from tasks.splits import load_stage_split
 
 
-def model_dir(models_root: Path, data: Manifest, config: TrainConfig) -> Path:
-    """``models_root/<id>``: the id digests the settings and the training data's sha256s."""
-    return Path(models_root) / digest_json([to_jsonable(config), data.digests()])[:12]
+def model_dir(models_root: Path, data: Manifest, config: TrainConfig,
+              intake: Manifest | None = None) -> Path:
+    """``models_root/<id>``: the id digests the settings and the training data's sha256s
+    (the base splits and, for the main flow, the accepted intake rows)."""
+    digests = [to_jsonable(config), data.digests()]
+    if intake is not None:
+        digests.append(intake.sha256("incoming"))
+    return Path(models_root) / digest_json(digests)[:12]
+
+
+def training_rows(data: Manifest, intake: Manifest) -> tuple[NDArray[np.float32],
+                                                                NDArray[np.uint8]]:
+    """The base train split followed by the accepted intake rows: ``(n, 784)``, ``(n,)``."""
+    X_train, y_train = load_stage_split(data, "train")
+    X_new, y_new = load_split(intake.path("incoming"))
+    if not len(y_new):
+        return X_train, y_train
+    return np.concatenate([X_train, X_new]), np.concatenate([y_train, y_new])
 
 
 @task(name="train")
-def train(data: Manifest, config: TrainConfig, models_root: Path) -> dict[str, Any]:
-    """Train the network; write ``params.npz`` and ``history.csv`` into the model folder."""
+def train(data: Manifest, intake: Manifest, config: TrainConfig,
+          models_root: Path) -> dict[str, Any]:
+    """Train the network on the base split plus the intake rows; write ``params.npz`` and
+    ``history.csv`` into the model folder."""
     logger = get_run_logger()
-    X_train, y_train = load_stage_split(data, "train")
+    X_train, y_train = training_rows(data, intake)
+    logger.info("training on %d rows (%d from intake)", len(y_train),
+                len(y_train) - len(load_stage_split(data, "train")[1]))
     X_test, y_test = load_stage_split(data, "test")
     logger.info("training: %s", config.model_dump_json())
     progress_id = create_progress_artifact(progress=0.0, description="Training progress (%)")
@@ -54,7 +76,7 @@ def train(data: Manifest, config: TrainConfig, models_root: Path) -> dict[str, A
         update_progress_artifact(progress_id, progress=min(percent, 100.0))
 
     result = train_network(X_train, y_train, X_test, y_test, config, on_progress=report)
-    out = model_dir(models_root, data, config)
+    out = model_dir(models_root, data, config, intake)
     outputs = {"params": save_params(result.params, out / "params.npz"),
                "history": out / "history.csv"}
     write_history_csv(result.history, outputs["history"])

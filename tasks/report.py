@@ -28,6 +28,7 @@ from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
 from tasks.ledger import record_main_run
 from tasks.manifest import Manifest
+from tasks.promotion import ledger_fields, post_promotions, promotion_line
 from tasks.splits import load_stage_split
 
 
@@ -90,17 +91,23 @@ def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manifest,
-            exported: Manifest, stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Point ``latest`` at this run's model; post the metrics table and report to Prefect."""
+            exported: Manifest, promotion: Manifest,
+            stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Point ``latest`` at this run's model; record the run and the gate's decision in the
+    ledger; post the metrics table, the promotions table and the report to Prefect."""
     dataset, model_folder = model.dataset, model.path("params").parent
     latest = point_latest(artifacts_dir, model_folder)
     metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
     retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
+    decided = any(s["name"] == "promote" and s["status"] == "ran" for s in stages)
     record_main_run(artifacts_dir, dataset=dataset, preset=preset, retrained=retrained,
                     model_folder=model_folder,
                     metrics={f"{split}_accuracy": metrics[split]["accuracy"]
-                             for split in ("train", "test", "validation") if split in metrics})
-    note = run_note(model, stages)
+                             for split in ("train", "test", "validation") if split in metrics},
+                    promotion=ledger_fields(promotion, decided))
+    post_promotions(artifacts_dir, dataset)
+    gate_line = promotion_line(promotion, decided)
+    note = f"{run_note(model, stages)}\n{gate_line}"
     rows = [{"flow_run": flow_run.name, "preset": preset, "retrained": retrained, **row}
             for row in metrics_table_rows(_scalars(metrics))]
     create_table_artifact(key=f"{dataset}-metrics", table=rows,
@@ -111,10 +118,10 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
         markdown=render_report(title=f"{dataset} run {flow_run.name}",
                                summary={"preset": preset, **_summary(model, evaluation)},
                                metrics=metrics, plots=plots, stages=stages, note=note))
-    if note:
-        get_run_logger().info(note)
+    get_run_logger().info(note)
     return {"latest": str(latest), "model_dir": str(model_folder),
-            "note": note, "test_accuracy": metrics["test"]["accuracy"],
+            "note": note, "promotion": gate_line, "outcome": promotion.info["outcome"],
+            "test_accuracy": metrics["test"]["accuracy"],
             "train_accuracy": metrics["train"]["accuracy"]}
 
 
@@ -125,7 +132,8 @@ def run_note(model: Manifest, stages: Sequence[Mapping[str, Any]]) -> str:
     if not ran:
         return (f"Nothing changed since run `{model.provenance.flow_run}` "
                 f"({model.provenance.finished}): data, code and parameters are the same, so "
-                f"every stage comes from cache. Use `--force train` (or a new seed) to retrain.")
+                f"every stage comes from cache. New labelled images in the intake folder "
+                f"retrain on them (docs/retraining.md).")
     return "Reran " + "; ".join(f"{s['name']} ({s.get('reason') or 'no reason recorded'})"
                                 for s in ran) + "."
 

@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import FlowConfig
+from tasks.core.intake import folder_digest
 from tasks.core.network import PARAM_NAMES
 from tasks.core.registry import get_dataset
 from tasks.data import download, preprocess
+from tasks.intake import intake
 from tasks.layout import Layout
 from tasks.manifest import Manifest, Output
 from tasks.model import evaluate, train
+from tasks.promotion import promote
 from tasks.report import export
 from tasks.runner import Stage
 
@@ -36,6 +39,14 @@ def _expected_download(layout: Layout) -> Manifest:
     return Manifest(stage="download", dataset=layout.dataset, outputs=outputs, root=layout.root)
 
 
+def _intake_parameters(config: FlowConfig, layout: Layout) -> dict[str, Any]:
+    # The folder's content is the key (tasks.core.intake.folder_digest never raises on a bad
+    # file and does not hash oversized ones), not its path: the path is unkeyed.
+    inbox = Path(config.retraining.incoming or layout.incoming_dir).resolve()
+    return {"inbox": inbox, "digest": folder_digest(inbox), "out_dir": layout.intake_dir,
+            "dataset": layout.dataset}
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("download", download, parameters=_download_parameters,
           unkeyed=("mirror", "timeout", "retries"),
@@ -44,7 +55,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("preprocess", preprocess, upstream={"raw": "download"},
           parameters=lambda config, layout: {"out_dir": layout.parquet_dir},
           outputs=("train", "test")),
-    Stage("train", train, upstream={"data": "preprocess"},
+    Stage("intake", intake, parameters=_intake_parameters, unkeyed=("inbox",),
+          outputs=("incoming", "holdout", "manifest")),
+    Stage("train", train, upstream={"data": "preprocess", "intake": "intake"},
           parameters=lambda config, layout: {"config": config.training(),
                                              "models_root": layout.models_dir},
           outputs=("params", "history", "config")),
@@ -57,6 +70,15 @@ STAGES: tuple[Stage, ...] = (
           # every run, cached or not, ~0.3 s (a test checks the names against a real export).
           outputs=(*PARAM_NAMES, "acc_and_loss_rate.png", "confusion_matrix.png",
                    "misclassified.png", "hidden_weights.png", "report.md")),
+    # After export: the gate reads the candidate's W_*.csv, as predict and production do.
+    # Keyed on the trained model, not on export's manifest: a new plot or report (same
+    # weights) must not make the gate decide again.
+    Stage("promote", promote, upstream={"data": "preprocess", "intake": "intake",
+                                        "model": "train"},
+          parameters=lambda config, layout: {"dataset_dir": layout.dataset_dir,
+                                             "policy": config.retraining.promote,
+                                             "tolerance": config.retraining.tolerance},
+          outputs=("promotion",)),
 )
 
 

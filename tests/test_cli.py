@@ -67,6 +67,11 @@ def test_run_sweep_and_serve_say_the_same_words_for_the_same_option() -> None:
         assert DataConfig.model_fields[name].description.rstrip(".") in run["--" + name]
 
 
+def test_run_and_serve_offer_the_retraining_options() -> None:
+    for name in ("run", "serve"):
+        assert {"--incoming", "--promote", "--promote-tolerance"} <= set(_helps(name)), name
+
+
 def test_overrides_apply_on_top_of_the_preset(tmp_path: Path) -> None:
     args = parse_args(["--preset", "fast", "--lr", "0.005", "--hidden", "32",
                        "--timeout", "5", "--artifacts-dir", str(tmp_path)])
@@ -81,11 +86,30 @@ def test_overrides_apply_on_top_of_the_preset(tmp_path: Path) -> None:
     (["--hidden", "0"], "train.hidden: Input should be greater than or equal to 1"),
     (["--retries", "11"], "data.retries: Input should be less than or equal to 10"),
     (["--optimizer", "adam"], "epochs is required for optimizer 'adam'"),
+    (["--promote-tolerance", "2"], r"retraining.tolerance: Input should be less than or equal "
+                                   r"to 1 \(got 2.0\)"),
 ])
 def test_invalid_values_name_the_parameter(argv: list[str], message: str, tmp_path: Path) -> None:
     args = parse_args([*argv, "--artifacts-dir", str(tmp_path)])
     with pytest.raises(ConfigError, match=message):
         config_from_args(args)
+
+
+def test_retraining_options_fill_the_config_and_serve_stores_the_intake_folder_absolute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.serve import deployment_parameters
+
+    defaults = config_from_args(parse_args(["--artifacts-dir", str(tmp_path)]))
+    assert defaults.retraining.model_dump() == {"incoming": None, "promote": "if-better",
+                                                "tolerance": 0.0}
+    monkeypatch.chdir(tmp_path)
+    args = parse_args(["--incoming", "new", "--promote", "always",
+                                      "--promote-tolerance", "0.01", "--artifacts-dir", "art"])
+    config = config_from_args(args)
+    assert (config.retraining.incoming, config.retraining.promote,
+            config.retraining.tolerance) == (Path("new"), "always", 0.01)
+    stored = deployment_parameters(config)["config"]["retraining"]
+    assert stored == {"incoming": str(tmp_path / "new"), "promote": "always", "tolerance": 0.01}
 
 
 def test_an_unwritable_artifacts_dir_is_refused(tmp_path: Path) -> None:

@@ -73,3 +73,16 @@ def test_missing_test_parquet_and_bad_image(exported, tmp_path: Path, capsys) ->
     (tmp_path / "x.png").write_text("hello")
     assert main(["--weights", str(folder), str(tmp_path / "x.png")]) == 2
     assert "x.png is not a readable image" in capsys.readouterr().err
+
+
+def test_without_weights_it_uses_production_or_says_there_is_none(exported, tmp_path: Path,
+                                                                  capsys) -> None:
+    folder, _ = exported
+    assert main(["--artifacts-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no production model at {tmp_path / 'mnist' / 'production'}")
+    assert "--weights" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "production").symlink_to(folder)
+    assert main(["--artifacts-dir", str(tmp_path)]) == 0
+    assert f"from {tmp_path / 'mnist' / 'production'}" in capsys.readouterr().out

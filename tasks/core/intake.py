@@ -34,7 +34,6 @@ from numpy.typing import NDArray
 from tasks.core.atomic import sha256_file, write_text_atomic
 from tasks.core.datasets import N_FEATURES, standardize_images, write_split
 from tasks.core.errors import DataError
-from tasks.core.images import mnist_like_pixels, read_grayscale
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -213,6 +212,10 @@ def _judge(incoming: Path, relative: str, folders: dict[str, int], seen: dict[st
     if digest in seen:
         return IntakeFile(relative, digest, label, reason=f"duplicate of {seen[digest]}"), None
     seen[digest] = relative
+    # Imported here: a run whose intake comes from cache decodes no picture, so importing the
+    # flow must not load Pillow (tests/test_imports.py).
+    from tasks.core.images import mnist_like_pixels, read_grayscale
+
     try:
         digit = mnist_like_pixels(read_grayscale(path))
     except DataError as error:

@@ -64,21 +64,22 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
     _edit(repo / "tasks" / "splits.py", "    path, sha256 = data.path(split)",
           "    assert split in data.outputs, split\n    path, sha256 = data.path(split)")
     after_split, output = _run_copy(repo, artifacts, mnist_mirror)
-    assert after_split == {"download": "cached", "preprocess": "cached", "train": "ran",
-                           "evaluate": "ran", "export": "ran"}
+    assert after_split == {"download": "cached", "preprocess": "cached", "intake": "cached",
+                           "train": "ran", "evaluate": "ran", "export": "ran", "promote": "ran"}
     assert "Nothing changed" not in output
     assert "Reran train (code changed in tasks.splits)" in output
 
     _edit(repo / "tasks" / "report.py", '"updates": model.info["steps"]',
           '"updates (steps)": model.info["steps"]')
     after_summary, output = _run_copy(repo, artifacts, mnist_mirror)
-    assert after_summary == {**ALL_CACHED, "export": "ran"}
+    assert after_summary == {**ALL_CACHED, "export": "ran"}  # same weights: no new decision
     assert "Reran export (code changed in tasks.report)" in output
 
     _edit(repo / "tasks" / "model.py", "[:12]", "[:14]")
     after_model_dir, _ = _run_copy(repo, artifacts, mnist_mirror)
-    assert after_model_dir == {"download": "cached", "preprocess": "cached", "train": "ran",
-                               "evaluate": "ran", "export": "ran"}
+    assert after_model_dir == {"download": "cached", "preprocess": "cached",
+                               "intake": "cached", "train": "ran", "evaluate": "ran",
+                               "export": "ran", "promote": "ran"}
 
     _edit(repo / "tasks" / "core" / "sweep_plots.py", "\n\n", "\n\n# a comment, nothing else\n")
     unchanged, output = _run_copy(repo, artifacts, mnist_mirror)

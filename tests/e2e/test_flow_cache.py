@@ -47,8 +47,9 @@ def test_changing_a_training_parameter_reruns_only_the_model_stages(
         quick_config: FlowConfig) -> None:
     mnist_flow(quick_config)
     changed = mnist_flow(with_train(quick_config, lr=0.02))
-    assert statuses(changed) == {"download": "cached", "preprocess": "cached", "train": "ran",
-                                 "evaluate": "ran", "export": "ran"}
+    assert statuses(changed) == {"download": "cached", "preprocess": "cached",
+                                 "intake": "cached", "train": "ran", "evaluate": "ran",
+                                 "export": "ran", "promote": "ran"}
     back = mnist_flow(quick_config)  # the earlier model is still there, and still valid
     assert statuses(back) == ALL_CACHED
 
@@ -101,7 +102,8 @@ def test_editing_the_code_a_stage_runs_reruns_that_stage(
 def test_force_reruns_the_stage_and_everything_after_it(quick_config: FlowConfig) -> None:
     mnist_flow(quick_config)
     forced = mnist_flow(with_changes(quick_config, force="evaluate"))
-    assert statuses(forced) == {**ALL_CACHED, "evaluate": "ran", "export": "ran"}
+    assert statuses(forced) == {**ALL_CACHED, "evaluate": "ran", "export": "ran",
+                                "promote": "ran"}
 
 
 def _cli_args(config: FlowConfig) -> list[str]:

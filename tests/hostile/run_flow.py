@@ -32,9 +32,11 @@ STALL_SECONDS = 300.0
 STAGE_CALLS = {
     "download": ("tasks.data", "fetch_dataset"),
     "preprocess": ("tasks.data", "preprocess_splits"),
+    "intake": ("tasks.intake", "run_intake"),
     "train": ("tasks.model", "train_network"),
     "evaluate": ("tasks.model", "evaluate_params"),
     "export": ("tasks.report", "write_weights_csv"),
+    "promote": ("tasks.promotion", "gate"),
 }
 
 

@@ -4,7 +4,7 @@
 
 Two untrained networks and labels that one of them predicts perfectly: the perfect one is
 promoted first, the other is then rejected by the real gate, and ``emit_promotion_event``
-emits ``mnist-flow.model.rejected`` from inside the flow run, as the promote stage will.
+emits ``mnist-flow.model.rejected`` from inside the flow run, as the promote stage does.
 An intake of a folder holding a file in class folder ``eleven`` and a text file then emits
 ``mnist-flow.incoming.rejected-files``. Prints the two events' ids, one a line.
 """

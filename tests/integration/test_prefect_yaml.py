@@ -31,7 +31,8 @@ def test_deploy_and_worker_run_end_to_end(sqlite_server: PrefectServer, tmp_path
     assert (schedule["schedule"]["cron"], schedule["schedule"]["timezone"]) == \
         ("0 3 * * 0", "UTC")
     assert deployment["work_pool_name"] == POOL
-    assert deployment["parameters"] == {"config": {"preset": "original"}}
+    assert deployment["parameters"] == {"config": {
+        "preset": "original", "retraining": {"incoming": "artifacts/mnist/incoming"}}}
     assert deployment["pull_steps"][0]["prefect.deployments.steps.set_working_directory"] == \
         {"directory": str(Path(__file__).resolve().parents[2])}
 

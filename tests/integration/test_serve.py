@@ -17,7 +17,7 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
-STAGES = {"download", "preprocess", "train", "evaluate", "export"}
+STAGES = {"download", "preprocess", "intake", "train", "evaluate", "export", "promote"}
 
 
 def stage_states(server: PrefectServer, flow_run_id: str) -> dict[str, str]:
