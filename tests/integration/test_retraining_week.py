@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from flows import predict as predict_cli
+from flows.cli import subcommand_parser
+from flows.predict import predictions
 from tasks.core.datasets import load_split
 from tasks.core.export import load_weights_csv
 from tasks.core.idx import parse_idx_images, parse_idx_labels
@@ -198,7 +199,8 @@ def check_production_from_outside(artifacts: Path) -> None:
     X, y = load_split(artifacts / "mnist" / "parquet" / "test.parquet")
     accuracy = float((predict(load_weights_csv(production), X) == y).mean())
     assert accuracy == record["test_accuracy"]
-    lines = predict_cli.run(["--artifacts-dir", str(artifacts), "--data-dir",
-                             str(artifacts / "mnist" / "parquet")])
+    args = subcommand_parser("predict").parse_args([
+        "--artifacts-dir", str(artifacts), "--data-dir", str(artifacts / "mnist" / "parquet")])
+    lines = predictions(args)
     assert str(production) in lines[0]
     assert f"test accuracy: {record['test_accuracy']:.4f}" in lines[1]
