@@ -3,7 +3,8 @@
     python bench/bench_flow.py [--mirror DIR] [--repeat N]
 
 Each measurement is one `mnist-flow` process, timed from start to exit, as a
-user waits for it. The floor is a flow with the same number of tasks (six) that do nothing,
+user waits for it. The floor is a flow with the same number of tasks (one per stage, plus
+publish) that do nothing,
 measured in the same run and the same mode. Targets: the all-cached rerun within
 floor + 0.3 s (issue 11); a cold run of the `original` preset within floor + 4 s in server mode
 and floor + 5 s in ephemeral mode (issue 14). Where the seconds of a run go:
@@ -26,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHED_TARGET = 0.3  # seconds over the empty flow for an all-cached rerun
+# Prefect's floor for our run: an empty flow with as many tasks as a run has (every stage of
+# the table, plus publish), so the difference is our own work.
 EMPTY_FLOW = """
 from prefect import flow, task
 
@@ -33,13 +36,21 @@ from prefect import flow, task
 def stage(x):
     return x
 
-@flow(name="empty-six-tasks")
+@flow(name="empty-flow")
 def empty():
-    for i in range(6):
+    for i in range({tasks}):
         stage(i)
 
 empty()
 """
+
+
+def empty_flow() -> str:
+    """The floor's script: as many do-nothing tasks as a run of the pipeline has."""
+    sys.path.insert(0, str(REPO))
+    from tasks.stages import STAGES
+
+    return EMPTY_FLOW.format(tasks=len(STAGES) + 1)
 
 
 COLD_TARGET = {"ephemeral": 5.0, "server": 4.0}  # seconds over the empty flow (issue 14)
@@ -87,7 +98,7 @@ def prefect_server(env: dict[str, str]) -> Iterator[str]:
 def measure(mode: str, env: dict[str, str], mirror: str, repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty_flow.py"
-        empty.write_text(EMPTY_FLOW)
+        empty.write_text(empty_flow())
         floor = min(timed([sys.executable, str(empty)], env) for _ in range(repeat))
         flow = [str(Path(sys.executable).with_name("mnist-flow")), "--mirror", mirror]
         colds, cached = [], []
@@ -117,7 +128,7 @@ def measure_ephemeral_settings(env: dict[str, str], repeat: int) -> None:
     """The empty flow's wall time in ephemeral mode under each settings variant."""
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty_flow.py"
-        empty.write_text(EMPTY_FLOW)
+        empty.write_text(empty_flow())
         print(f"\n{'ephemeral start, settings':<28} {'floor s':>8}")
         for name, settings in EPHEMERAL_VARIANTS.items():
             seconds = min(timed([sys.executable, str(empty)], {**env, **settings})
@@ -137,7 +148,7 @@ def main() -> None:
                # a loaded machine starts the temporary server in more than the default 20 s
                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
         env.pop("PREFECT_API_URL", None)
-        timed([sys.executable, "-c", EMPTY_FLOW], env)  # first start creates the database
+        timed([sys.executable, "-c", empty_flow()], env)  # first start creates the database
         print(f"{'mode':<10} {'floor s':>8} {'cold s':>8} {'cached s':>8}"
               f" {'cold-floor':>10} {'cached-floor':>10}")
         rows = {"ephemeral": measure("ephemeral", env, args.mirror, args.repeat)}

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
+from tasks.stages import stage_names
+
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
 STAGE_LINE = re.compile(r"^  (\w+) +(ran|cached) +[\d.]+ s$", re.MULTILINE)
 
@@ -43,8 +45,7 @@ def test_the_console_script_is_installed() -> None:
 def test_run_is_the_default_and_ends_with_the_dashboard_url(workdir) -> None:
     out = mnist_flow(workdir)  # the original project, exactly
     assert "test accuracy 0.8775" in out
-    assert dict(STAGE_LINE.findall(out)) == dict.fromkeys(
-        ("download", "preprocess", "train", "evaluate", "export"), "ran")
+    assert dict(STAGE_LINE.findall(out)) == dict.fromkeys(stage_names(), "ran")
     last = out.strip().splitlines()[-1]
     api = workdir[1]["PREFECT_API_URL"].removesuffix("/api")
     assert re.fullmatch(rf"dashboard: {re.escape(api)}/runs/flow-run/[0-9a-f-]{{36}}", last)
