@@ -134,8 +134,14 @@ def run_note(model: Manifest, stages: Sequence[Mapping[str, Any]]) -> str:
                 f"({model.provenance.finished}): data, code and parameters are the same, so "
                 f"every stage comes from cache. New labelled images in the intake folder "
                 f"retrain on them (docs/retraining.md).")
-    return "Reran " + "; ".join(f"{s['name']} ({s.get('reason') or 'no reason recorded'})"
-                                for s in ran) + "."
+    groups: list[tuple[list[str], str]] = []  # consecutive stages that ran for one reason
+    for s in ran:
+        reason = s.get("reason") or "no reason recorded"
+        if groups and groups[-1][1] == reason:
+            groups[-1][0].append(s["name"])
+        else:
+            groups.append(([s["name"]], reason))
+    return "Reran " + "; ".join(f"{', '.join(names)} ({reason})" for names, reason in groups) + "."
 
 
 def _scalars(metrics: Mapping[str, Any]) -> dict[str, Any]:
