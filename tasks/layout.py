@@ -33,29 +33,29 @@ class Layout:
         return cls(Path(config.artifacts_dir).resolve(), config.data.dataset)
 
     @property
-    def raw_dir(self) -> Path:
-        return self.root / self.dataset / "raw"
-
-    @property
-    def parquet_dir(self) -> Path:
-        return self.root / self.dataset / "parquet"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.root / self.dataset / "models"
-
-    @property
     def dataset_dir(self) -> Path:
         return self.root / self.dataset
 
     @property
+    def raw_dir(self) -> Path:
+        return self.dataset_dir / "raw"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.dataset_dir / "parquet"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.dataset_dir / "models"
+
+    @property
     def incoming_dir(self) -> Path:
         """The default intake folder (``--incoming`` replaces it)."""
-        return self.root / self.dataset / "incoming"
+        return self.dataset_dir / "incoming"
 
     @property
     def intake_dir(self) -> Path:
-        return self.root / self.dataset / "intake"
+        return self.dataset_dir / "intake"
 
     @property
     def cache_root(self) -> Path:
