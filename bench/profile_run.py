@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import inspect
 import json
 import os
 import re
@@ -36,7 +37,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY_IMPORTS = ("prefect", "pyarrow", "pandas", "matplotlib", "PIL", "numpy", "pydantic")
-STAGES = ("download", "preprocess", "train", "evaluate", "export", "publish")
 # (module, attribute, category): what each stage does besides Prefect's bookkeeping.
 SHIMS = (
     ("tasks.data", "fetch_dataset", "compute"),
@@ -147,12 +147,18 @@ def child(argv: list[str], report: Path, repo: Path) -> int:
     """Run ``repo``'s CLI on ``argv`` with shims; write the timings to ``report`` as JSON."""
     sys.path.insert(0, str(repo))
     from flows import cli
+
+    for name, value in getattr(cli, "ENVIRONMENT", {}).items():  # as the console script does
+        os.environ.setdefault(name, value)
     from flows.mnist_flow import mnist_flow
 
     clock = _Clock()
     _install(clock)
     flow_started = time.time()
-    status = cli.main(mnist_flow, argv)
+    if len(inspect.signature(cli.main).parameters) == 1:  # main(argv), since issue 15
+        status = cli.main(argv)
+    else:  # an older checkout (--baseline): main(flow, argv)
+        status = cli.main(mnist_flow, argv)
     report.write_text(json.dumps({
         "flow_started": flow_started, "flow_done": time.time(),
         "stage_wall": clock.stage_wall, "seconds": clock.seconds,
@@ -202,7 +208,7 @@ def table_rows(run: dict[str, Any]) -> list[tuple[str, str, float]]:
     staged = sum(run["stage_wall"].values())
     flow = run["flow_done"] - run["flow_started"]
     rows.append(("flow", "flow start/finish (server, flow run, summary)", flow - staged))
-    for stage in STAGES:
+    for stage in run["stage_wall"]:  # in the order they ran
         wall = run["stage_wall"].get(stage, 0.0)
         parts = run["seconds"].get(stage, {})
         rows.append((stage, stage, wall))
@@ -245,7 +251,7 @@ def main() -> None:
     if args.child:
         sys.exit(child([a for a in rest if a != "--"], args.child, args.repo))
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_flow import EMPTY_FLOW, prefect_server, timed
+    from bench_flow import empty_flow, floor_tasks, prefect_server, timed
 
     checkouts = {"": REPO, **({"baseline ": args.baseline.resolve()} if args.baseline else {})}
     runs: dict[str, dict[str, Any]] = {}
@@ -256,7 +262,7 @@ def main() -> None:
                # a loaded machine starts the temporary server in more than the default 20 s
                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
         env.pop("PREFECT_API_URL", None)
-        (scratch / "empty.py").write_text(EMPTY_FLOW)
+        (scratch / "empty.py").write_text(empty_flow())
         timed([sys.executable, str(scratch / "empty.py")], env)  # creates the database
         with (prefect_server(env) if args.mode == "server" else contextmanager(
                 lambda: iter([""]))()) as url:
@@ -270,8 +276,8 @@ def main() -> None:
                     runs[f"{label}{kind}"] = run_once(repo, flow_args, env,
                                                       scratch / f"{label.strip()}{kind}.json")
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}, {args.mode} mode; empty 6-task flow "
-          f"{floor:.2f} s\n")
+          f"load average {os.getloadavg()[0]:.1f}, {args.mode} mode; "
+          f"empty {floor_tasks()}-task flow {floor:.2f} s\n")
     print_table(runs)
     print()
     for name, run in runs.items():

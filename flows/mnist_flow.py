@@ -20,9 +20,9 @@ if __name__ == "__main__":  # before Prefect is imported: the entry point sets t
 import argparse
 from typing import Any
 
-from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.config_flow import config_flow
 from tasks.config import FlowConfig
 from tasks.core.atomic import remove_stale_temps
 from tasks.layout import Layout
@@ -31,7 +31,7 @@ from tasks.runner import StageRunner
 from tasks.stages import STAGES, stage_names
 
 
-@flow(name="mnist-flow", log_prints=False)
+@config_flow(name="mnist-flow", log_prints=False)
 def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B008
     """Train and export the 784-hidden-10 network; unchanged stages come from cache."""
     config.training()  # invalid settings fail before any stage starts

@@ -22,6 +22,7 @@ import importlib.util
 import json
 import platform
 import re
+import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import metadata
@@ -73,19 +74,52 @@ def folder_digest(folder: Path) -> str:
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour the outputs depend on."""
-    versions = {"python": platform.python_version()}
+    return dict(_installed_versions())
+
+
+@cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Read once per process: each metadata.version() scans site-packages (~10 ms), and every
+    # stage's key asks twice, which cost an all-cached run 0.17 s.
+    versions = [("python", platform.python_version())]
     for name in VERSIONED_LIBRARIES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
+            versions.append((name, "absent"))
+    return tuple(versions)
+
+
+@cache
+def _module_file(name: str) -> Path | None:
+    """The source file of project module ``name``, found on disk, or None if there is none.
+
+    Nothing new is imported: ``importlib.util.find_spec("tasks.core.images.read_grayscale")``
+    would import ``tasks.core.images`` (and Pillow) only to learn that a function is not a
+    module, in every run, cached or not.
+    """
+    parent, _, leaf = name.rpartition(".")
+    if not parent:
+        spec = importlib.util.find_spec(name)
+        return Path(spec.origin) if spec is not None and spec.origin else None
+    package = sys.modules.get(parent)
+    if package is not None:
+        locations = [Path(p) for p in getattr(package, "__path__", ())]
+    else:  # a package not imported yet: its folder, if it is one
+        parent_file = _module_file(parent)
+        locations = [parent_file.parent] if parent_file and parent_file.name == "__init__.py" \
+            else []
+    for location in locations:
+        for candidate in (location / f"{leaf}.py", location / leaf / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
 
 
 def _module_source(name: str) -> str:
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.origin, name
-    return Path(spec.origin).read_text(encoding="utf-8")
+    path = _module_file(name)
+    assert path is not None, name
+    return path.read_text(encoding="utf-8")
 
 
 # `import a.b as c, d` or `from a.b import (c, d as e)`, anywhere (lazy imports too); a match
@@ -119,10 +153,7 @@ def _bare(name: str) -> str:
 def _is_module(name: str) -> bool:
     # `from tasks.core.errors import ConfigError` also yields the candidate
     # `tasks.core.errors.ConfigError`, which is not a module.
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
+    return _module_file(name) is not None
 
 
 def project_closure(roots: set[str]) -> list[str]:
@@ -149,6 +180,7 @@ def clear_code_cache() -> None:
     """Forget digested sources (tests edit modules within one process)."""
     code_digest.cache_clear()
     _module_facts.cache_clear()
+    _module_file.cache_clear()
 
 
 def stage_key(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any], *,

@@ -94,7 +94,8 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
             exported: Manifest, promotion: Manifest,
             stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Point ``latest`` at this run's model; record the run and the gate's decision in the
-    ledger; post the metrics table, the promotions table and the report to Prefect."""
+    ledger; post the metrics table, the report and (when the gate decided) the promotions
+    table to Prefect."""
     dataset, model_folder = model.dataset, model.path("params").parent
     latest = point_latest(artifacts_dir, model_folder)
     metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
@@ -105,7 +106,8 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
                     metrics={f"{split}_accuracy": metrics[split]["accuracy"]
                              for split in ("train", "test", "validation") if split in metrics},
                     promotion=ledger_fields(promotion, decided))
-    post_promotions(artifacts_dir, dataset)
+    if decided:  # otherwise the table is the one an earlier run posted: one API call less
+        post_promotions(artifacts_dir, dataset)
     gate_line = promotion_line(promotion, decided)
     note = f"{run_note(model, stages)}\n{gate_line}"
     rows = [{"flow_run": flow_run.name, "preset": preset, "retrained": retrained, **row}

@@ -44,3 +44,19 @@ def test_the_rows_of_a_stage_add_up_to_its_wall_time(profile_run: ModuleType) ->
     assert rows["train/rest"] == pytest.approx(0.4)  # Prefect's part of the stage
     assert rows["export/rest"] == pytest.approx(0.25)
     assert rows["import/prefect"] == 1.5 and rows["import/pandas"] == 0.0
+
+
+def test_the_floor_script_has_one_task_per_stage_plus_publish() -> None:
+    # profile_run and bench_flow time the same floor; a template written out unformatted
+    # (a NameError in the empty flow) once broke profile_run.
+    import sys
+
+    sys.path.insert(0, str(BENCH.parent))
+    from bench_flow import empty_flow
+
+    from tasks.stages import STAGES
+
+    script = empty_flow()
+    compile(script, "empty.py", "exec")
+    assert f"range({len(STAGES) + 1})" in script
+    assert "{" not in script

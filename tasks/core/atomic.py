@@ -142,7 +142,7 @@ def _output_error(destination: Path, error: OSError) -> OutputError:
                        f"then run again: finished stages are kept")
 
 
-def write_bytes_atomic(destination: Path, data: bytes) -> str:
+def write_bytes_atomic(destination: Path, data: bytes | memoryview) -> str:
     """Write ``data`` to ``destination`` atomically; return its hex sha256 (no re-read)."""
     with atomic_path(destination) as tmp:
         tmp.write_bytes(data)
@@ -152,46 +152,3 @@ def write_bytes_atomic(destination: Path, data: bytes) -> str:
 def write_text_atomic(destination: Path, text: str) -> str:
     """Write UTF-8 ``text`` to ``destination`` atomically; return the bytes' hex sha256."""
     return write_bytes_atomic(destination, text.encode("utf-8"))
-
-
-class HashingWriter:
-    """A binary file opened for writing that digests every byte on its way to disk.
-
-    For writers that stream into a file object (Parquet, ``np.savez``): the sha256 of the
-    output comes free with writing it instead of from reading it back. ``hexdigest()`` once
-    closed.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._stream = open(path, "wb")  # noqa: SIM115 - closed by close() / __exit__
-        self._digest = hashlib.sha256()
-        self.closed = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        self._digest.update(data)
-        return self._stream.write(data)
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False  # a writer that seeks back would make the running digest wrong
-
-    def tell(self) -> int:
-        return self._stream.tell()
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._stream.close()
-        self.closed = True
-
-    def __enter__(self) -> HashingWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()

