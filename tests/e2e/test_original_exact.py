@@ -35,3 +35,15 @@ def test_original_preset_weights_and_accuracies_are_exactly_the_published_ones(
     assert digests == ORIGINAL_SHA256
     assert result["test_accuracy"] == 0.8775  # 8775 of 10,000
     assert result["train_accuracy"] == 0.87405  # 52,443 of 60,000: "0.8740" in the summary
+    # The dashboard's progress bar ends full (updates are throttled to one a second).
+    assert _progress_artifacts(result["flow_run_id"]) == [100.0]
+
+
+def _progress_artifacts(flow_run_id: str) -> list[float]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+    return [float(a.data) for a in artifacts if a.type == "progress"]
