@@ -36,9 +36,10 @@ from tasks.core.train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
-# Training's updates run on one BLAS thread: splitting a 64x784 product across threads costs
-# more than it saves, and on a busy machine OpenBLAS's spinning threads made the `fast` preset
-# 10x slower (20 s instead of 2 s). History points run on two (tasks.core.history).
+# Everything runs on one BLAS thread: splitting a 64x784 product across threads costs more
+# than it saves, and on a busy machine OpenBLAS's spinning threads made the `fast` preset 10x
+# slower (20 s instead of 2 s). History points use the second core with a worker thread
+# (tasks.core.history).
 
 
 @dataclass
@@ -78,15 +79,15 @@ def train_network(X_train: NDArray[np.float32], y_train: NDArray[np.uint8],
     if config.validation_size:
         sets["validation"] = (X_train[n_train:], y_train[n_train:])
     total = _total_steps(config, n_train)
-    blas = ThreadpoolController()
-    recorder = HistoryRecorder(config, total, sets, on_progress, blas)
     schedule = make_schedule(config.schedule, lr=config.lr, total_steps=total,
                              decay=config.decay, every=config.decay_every,
                              min_ratio=config.min_lr_ratio)
     loop = {"sgd": _train_sgd, "gd": _train_gd}.get(config.optimizer, _train_minibatch)
     started = time.perf_counter()
-    # overflow on the way to a non-finite loss is expected; _check_finite reports it
-    with np.errstate(over="ignore", invalid="ignore"), blas.limit(limits=1, user_api="blas"):
+    # overflow on the way to a non-finite loss is expected; check_finite reports it
+    with (np.errstate(over="ignore", invalid="ignore"),
+          ThreadpoolController().limit(limits=1, user_api="blas"),
+          HistoryRecorder(config, total, sets, on_progress) as recorder):
         params = loop(X_fit, y_fit, config, schedule, recorder)
         recorder.finish()
     seconds = time.perf_counter() - started
