@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from tasks.core.errors import ConfigError, DataError
 from tasks.core.history import HISTORY_COLUMNS, HistoryRecorder, TrainProgress, check_finite
-from tasks.core.network import N_FEATURES, Params, init_params, loss_and_grads
+from tasks.core.network import N_CLASSES, N_FEATURES, Params, init_params, loss_and_grads
 from tasks.core.optimizers import flat_views, make_optimizer, weight_mask
 from tasks.core.schedules import Schedule, make_schedule
 from tasks.core.train_config import TrainConfig
@@ -207,11 +207,16 @@ class _Buffers:
     a_1: NDArray[Any]
     z_2: NDArray[Any]
     d_1: NDArray[Any]
+    active: NDArray[np.bool_]
+    label_at: NDArray[np.intp]     # flat index of each row's label logit in z_2
+    row_starts: NDArray[np.intp]   # 0, 10, 20, ...: the flat index of each row of z_2
 
     @classmethod
     def allocate(cls, batch: int, hidden: int, dtype: Any) -> _Buffers:
         return cls(np.empty((batch, N_FEATURES), dtype), np.empty((batch, hidden), dtype),
-                   np.empty((batch, 10), dtype), np.empty((batch, hidden), dtype))
+                   np.empty((batch, N_CLASSES), dtype), np.empty((batch, hidden), dtype),
+                   np.empty((batch, hidden), bool), np.empty(batch, np.intp),
+                   np.arange(batch) * N_CLASSES)
 
 
 def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
@@ -225,7 +230,7 @@ def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: Train
     for name, value in init.items():
         params[name][...] = value
     grad, grads = flat_views(init, dtype)
-    decay_mask = weight_mask(init, dtype)
+    decay = _decay_term(weight_mask(init, dtype), theta)
     optimizer = make_optimizer(config.optimizer, theta.size, dtype, momentum=config.momentum,
                                beta2=config.beta2, eps=config.eps)
     X = X.astype(dtype, copy=False)
@@ -235,14 +240,17 @@ def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: Train
     step = 0
     for _ in range(config.epochs or 0):
         order = rng.permutation(len(X))
+        shuffled_labels = labels[order]
         for start in range(0, len(X), batch):
             lr = schedule(step)
-            loss = _batch_grads(params, grads, X, labels, order[start:start + batch], buffers)
+            stop = start + batch
+            loss = _batch_grads(params, grads, X, order[start:stop],
+                                shuffled_labels[start:stop], buffers)
             check_finite(loss, step, lr, config)
             if config.l2:
-                grad += config.l2 * (decay_mask * theta)
+                grad += decay(config.l2)
             if config.weight_decay:
-                theta -= (lr * config.weight_decay) * (decay_mask * theta)
+                theta -= decay(lr * config.weight_decay)
             optimizer.step(theta, grad, lr)
             if recorder.due(step):
                 recorder.record(step, lr, params)
@@ -250,34 +258,49 @@ def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: Train
     return {name: value.copy() for name, value in params.items()}
 
 
-def _batch_grads(params: Params, grads: Params, X: NDArray[Any], labels: NDArray[np.intp],
-                 index: NDArray[np.intp], buf: _Buffers) -> float:
-    """Write the cross-entropy gradients of batch ``X[index]`` into ``grads``; return its loss.
+def _decay_term(mask: NDArray[Any], theta: NDArray[Any]) -> Callable[[float], NDArray[Any]]:
+    """``term(rate)``: ``rate · (mask · theta)`` in a reused buffer (the weights' L2 gradient
+    or decoupled decay; the mask keeps the biases out)."""
+    term = np.empty_like(theta)
+
+    def decay(rate: float) -> NDArray[Any]:
+        return np.multiply(rate, np.multiply(mask, theta, out=term), out=term)
+
+    return decay
+
+
+def _batch_grads(params: Params, grads: Params, X: NDArray[Any], index: NDArray[np.intp],
+                 y: NDArray[np.intp], buf: _Buffers) -> float:
+    """Write the cross-entropy gradients of batch ``X[index]``, labels ``y``, into ``grads``;
+    return its loss.
 
     Rows are samples: ``Z_1 = X·W_1ᵀ + b_1ᵀ``. ``A_1 > 0`` stands in for ``Z_1 > 0`` (same
-    mask), so ``Z_1`` is never stored.
+    mask), so ``Z_1`` is never stored. Each row's label logit is addressed by its flat index
+    in ``z_2``: one 1-D gather instead of a 2-D fancy index.
     """
     n = len(index)
     x, a_1, z_2, d_1 = buf.x[:n], buf.a_1[:n], buf.z_2[:n], buf.d_1[:n]
-    rows, y = np.arange(n), labels[index]
-    np.take(X, index, axis=0, out=x)
+    flat_z_2, label_at = z_2.reshape(-1), buf.label_at[:n]
+    np.add(buf.row_starts[:n], y, out=label_at)
+    # mode="clip" (the indices are valid): "raise" with out= gathers into a temporary first
+    np.take(X, index, axis=0, out=x, mode="clip")
     np.matmul(x, params["W_1"].T, out=a_1)
     a_1 += params["b_1"].T
     np.maximum(a_1, 0, out=a_1)
     np.matmul(a_1, params["W_2"].T, out=z_2)
     z_2 += params["b_2"].T
     z_2 -= z_2.max(axis=1, keepdims=True)
-    picked = z_2[rows, y]
+    picked = flat_z_2[label_at]
     np.exp(z_2, out=z_2)
     sums = z_2.sum(axis=1, keepdims=True)
     loss = float(np.log(sums).mean() - picked.mean())
     z_2 /= sums
-    z_2[rows, y] -= 1
+    flat_z_2[label_at] -= 1
     z_2 *= 1.0 / n                                              # dZ_2 = (ŷ - y) / n
     np.matmul(z_2.T, a_1, out=grads["W_2"])
     np.sum(z_2, axis=0, out=grads["b_2"][:, 0])
     np.matmul(z_2, params["W_2"], out=d_1)
-    d_1 *= a_1 > 0
+    d_1 *= np.greater(a_1, 0, out=buf.active[:n])
     np.matmul(d_1.T, x, out=grads["W_1"])
     np.sum(d_1, axis=0, out=grads["b_1"][:, 0])
     return loss
