@@ -64,21 +64,22 @@ def prepare_scoring_set(X: NDArray[np.float32], y: NDArray[np.integer]) -> Scori
     """``X (n, 784) float32``, labels ``y (n,)`` in 0-9, sorted by label and cut into chunks."""
     labels = np.asarray(y, dtype=np.intp)
     order = np.argsort(labels, kind="stable")
-    X = np.asarray(X, dtype=np.float32)[order]
     bounds = np.searchsorted(labels[order], np.arange(N_CLASSES + 1))
     assert bounds[-1] == len(X), "labels must be 0-9"
-    chunks = [_chunk(label, X[start:min(start + MAX_CHUNK_ROWS, stop)])
+    chunks = [_chunk(label, X, order[start:min(start + MAX_CHUNK_ROWS, stop)])
               for label, (first, stop) in enumerate(itertools.pairwise(bounds))
               for start in range(first, stop, MAX_CHUNK_ROWS)]
     return ScoringSet(tuple(chunks), len(X))
 
 
-def _chunk(label: int, X: NDArray[np.float32]) -> _Chunk:
+def _chunk(label: int, X: NDArray[np.float32], rows: NDArray[np.intp]) -> _Chunk:
+    X = np.asarray(X[rows], dtype=np.float32)                         # (len(rows), 784)
     minimum = X.min(axis=1)
     background = (minimum[:, None] == X).all(axis=0)                  # (784,)
     kept = np.flatnonzero(~background)
     features = np.empty((len(X), len(kept) + 2), np.float32)
-    np.take(X, kept, axis=1, out=features[:, :len(kept)])
+    # mode="clip" (the indices are valid): "raise" with out= gathers into a temporary first
+    np.take(X, kept, axis=1, out=features[:, :len(kept)], mode="clip")
     features[:, -2] = minimum
     features[:, -1] = 1
     return _Chunk(label, kept, background.astype(np.float32), features)
@@ -125,7 +126,7 @@ def _score_chunk(stack: SnapshotStack, chunk: _Chunk, k: int, hidden: int,
 def _logits(stack: SnapshotStack, chunk: _Chunk, k: int, hidden: int) -> NDArray[np.float32]:
     n_kept = len(chunk.kept)
     weights = np.empty((n_kept + 2, k * hidden), np.float32)          # rows match features
-    np.take(stack.W_1T, chunk.kept, axis=0, out=weights[:n_kept])
+    np.take(stack.W_1T, chunk.kept, axis=0, out=weights[:n_kept], mode="clip")
     np.matmul(chunk.folded, stack.W_1T, out=weights[n_kept])
     weights[-1] = stack.b_1
     A_1 = weights.T @ chunk.features.T                                # (k·hidden, rows)

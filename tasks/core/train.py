@@ -201,22 +201,23 @@ def _train_gd(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
 
 @dataclass
 class _Buffers:
-    """Preallocated per-batch arrays of the minibatch loop (rows = samples)."""
+    """Preallocated per-batch arrays of the minibatch loop: rows = samples, except ``z_2``
+    (classes by samples, so the softmax reduces across ten rows instead of along short ones)."""
 
-    x: NDArray[Any]
-    a_1: NDArray[Any]
-    z_2: NDArray[Any]
-    d_1: NDArray[Any]
-    active: NDArray[np.bool_]
-    label_at: NDArray[np.intp]     # flat index of each row's label logit in z_2
-    row_starts: NDArray[np.intp]   # 0, 10, 20, ...: the flat index of each row of z_2
+    x: NDArray[Any]                # (batch, 784)
+    a_1: NDArray[Any]              # (batch, hidden)
+    z_2: NDArray[Any]              # (10, batch)
+    d_1: NDArray[Any]              # (batch, hidden)
+    column_max: NDArray[Any]       # (batch,)
+    active: NDArray[np.bool_]      # (batch, hidden)
+    label_at: NDArray[np.intp]     # (batch,) flat index of each sample's label logit in z_2
 
     @classmethod
     def allocate(cls, batch: int, hidden: int, dtype: Any) -> _Buffers:
         return cls(np.empty((batch, N_FEATURES), dtype), np.empty((batch, hidden), dtype),
-                   np.empty((batch, N_CLASSES), dtype), np.empty((batch, hidden), dtype),
-                   np.empty((batch, hidden), bool), np.empty(batch, np.intp),
-                   np.arange(batch) * N_CLASSES)
+                   np.empty((N_CLASSES, batch), dtype), np.empty((batch, hidden), dtype),
+                   np.empty(batch, dtype), np.empty((batch, hidden), bool),
+                   np.empty(batch, np.intp))
 
 
 def _train_minibatch(X: NDArray[np.float32], y: NDArray[np.uint8], config: TrainConfig,
@@ -274,33 +275,35 @@ def _batch_grads(params: Params, grads: Params, X: NDArray[Any], index: NDArray[
     """Write the cross-entropy gradients of batch ``X[index]``, labels ``y``, into ``grads``;
     return its loss.
 
-    Rows are samples: ``Z_1 = X·W_1ᵀ + b_1ᵀ``. ``A_1 > 0`` stands in for ``Z_1 > 0`` (same
-    mask), so ``Z_1`` is never stored. Each row's label logit is addressed by its flat index
-    in ``z_2``: one 1-D gather instead of a 2-D fancy index.
+    The first layer has samples as rows, ``A_1 = max(X·W_1ᵀ + b_1ᵀ, 0)``; the second has
+    them as columns, ``Z_2 = W_2·A_1ᵀ + b_2``, so each softmax reduction is an elementwise
+    pass over ten rows. ``A_1 > 0`` stands in for ``Z_1 > 0`` (same mask), so ``Z_1`` is never
+    stored. Reductions call ``np.add.reduce`` directly: ``np.sum``'s wrapper costs as much as
+    the sum of 64 numbers.
     """
     n = len(index)
-    x, a_1, z_2, d_1 = buf.x[:n], buf.a_1[:n], buf.z_2[:n], buf.d_1[:n]
-    flat_z_2, label_at = z_2.reshape(-1), buf.label_at[:n]
-    np.add(buf.row_starts[:n], y, out=label_at)
+    x, a_1, d_1, top = buf.x[:n], buf.a_1[:n], buf.d_1[:n], buf.column_max[:n]
+    z_2 = buf.z_2.reshape(-1)[:N_CLASSES * n].reshape(N_CLASSES, n)    # contiguous (10, n)
+    label_at = np.add(np.multiply(y, n, out=buf.label_at[:n]), np.arange(n), out=buf.label_at[:n])
     # mode="clip" (the indices are valid): "raise" with out= gathers into a temporary first
     np.take(X, index, axis=0, out=x, mode="clip")
     np.matmul(x, params["W_1"].T, out=a_1)
     a_1 += params["b_1"].T
     np.maximum(a_1, 0, out=a_1)
-    np.matmul(a_1, params["W_2"].T, out=z_2)
-    z_2 += params["b_2"].T
-    z_2 -= z_2.max(axis=1, keepdims=True)
-    picked = flat_z_2[label_at]
+    np.matmul(params["W_2"], a_1.T, out=z_2)
+    z_2 += params["b_2"]
+    z_2 -= np.maximum.reduce(z_2, axis=0, out=top)
+    picked = z_2.reshape(-1)[label_at]
     np.exp(z_2, out=z_2)
-    sums = z_2.sum(axis=1, keepdims=True)
-    loss = float(np.log(sums).mean() - picked.mean())
+    sums = np.add.reduce(z_2, axis=0, out=top)
     z_2 /= sums
-    flat_z_2[label_at] -= 1
+    loss = float(np.add.reduce(np.log(sums, out=top)) - np.add.reduce(picked)) / n
+    z_2.reshape(-1)[label_at] -= 1
     z_2 *= 1.0 / n                                              # dZ_2 = (ŷ - y) / n
-    np.matmul(z_2.T, a_1, out=grads["W_2"])
-    np.sum(z_2, axis=0, out=grads["b_2"][:, 0])
-    np.matmul(z_2, params["W_2"], out=d_1)
+    np.matmul(z_2, a_1, out=grads["W_2"])
+    np.add.reduce(z_2, axis=1, out=grads["b_2"][:, 0])
+    np.matmul(z_2.T, params["W_2"], out=d_1)
     d_1 *= np.greater(a_1, 0, out=buf.active[:n])
     np.matmul(d_1.T, x, out=grads["W_1"])
-    np.sum(d_1, axis=0, out=grads["b_1"][:, 0])
+    np.add.reduce(d_1, axis=0, out=grads["b_1"][:, 0])
     return loss
