@@ -38,7 +38,7 @@ class _Chunk:
     label: int
     kept: NDArray[np.intp]          # (n_kept,) pixels with a column of their own
     folded: NDArray[np.float32]     # (784,) 1 on the pixels folded into the background column
-    features: NDArray[np.float32]   # (rows, n_kept + 2): kept pixels, row minimum, 1
+    features: NDArray[np.float32]   # (n_kept + 2, rows): kept pixels, row minimum, 1
 
 
 @dataclass(frozen=True)
@@ -77,11 +77,11 @@ def _chunk(label: int, X: NDArray[np.float32], rows: NDArray[np.intp]) -> _Chunk
     minimum = X.min(axis=1)
     background = (minimum[:, None] == X).all(axis=0)                  # (784,)
     kept = np.flatnonzero(~background)
-    features = np.empty((len(X), len(kept) + 2), np.float32)
+    features = np.empty((len(kept) + 2, len(X)), np.float32)
     # mode="clip" (the indices are valid): "raise" with out= gathers into a temporary first
-    np.take(X, kept, axis=1, out=features[:, :len(kept)], mode="clip")
-    features[:, -2] = minimum
-    features[:, -1] = 1
+    np.take(X.T, kept, axis=0, out=features[:len(kept)], mode="clip")
+    features[-2] = minimum
+    features[-1] = 1
     return _Chunk(label, kept, background.astype(np.float32), features)
 
 
@@ -129,7 +129,7 @@ def _logits(stack: SnapshotStack, chunk: _Chunk, k: int, hidden: int) -> NDArray
     np.take(stack.W_1T, chunk.kept, axis=0, out=weights[:n_kept], mode="clip")
     np.matmul(chunk.folded, stack.W_1T, out=weights[n_kept])
     weights[-1] = stack.b_1
-    A_1 = weights.T @ chunk.features.T                                # (k·hidden, rows)
+    A_1 = weights.T @ chunk.features                                  # (k·hidden, rows)
     np.maximum(A_1, 0, out=A_1)
     Z = np.matmul(stack.W_2, A_1.reshape(k, hidden, -1))              # (k, 10, rows)
     Z += stack.b_2

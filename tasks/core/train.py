@@ -148,12 +148,16 @@ def _sgd_update(params: Params, l2: float) -> Callable[[NDArray[np.float32], int
     (``total`` is in [1, 10], or NaN once training has diverged).
     """
     W_1, b_1, W_2, b_2 = params["W_1"], params["b_1"], params["W_2"], params["b_2"]
-    x = np.empty((N_FEATURES, 1), W_1.dtype)
-    Z_1, A_1, dZ_1 = (np.empty_like(b_1) for _ in range(3))                # (hidden, 1)
+    hidden, dtype = len(b_1), W_1.dtype
+    # dZ_1 @ x.T: numpy's matmul takes a slow non-BLAS loop when the inner dimension is 1.
+    # Padded to 2 with zeros it runs in BLAS, 6x faster, with the same bits: each element is
+    # one product plus zeros (a zero product comes out +0 both ways).
+    x_rows, dZ_1_columns = np.zeros((2, N_FEATURES), dtype), np.zeros((hidden, 2), dtype)
+    x_vector, x, dZ_1 = x_rows[0], x_rows[:1].T, dZ_1_columns[:, :1]      # views
+    Z_1, A_1 = np.empty_like(b_1), np.empty_like(b_1)                     # (hidden, 1)
     Z_2, exp, dZ_2 = (np.empty_like(b_2) for _ in range(3))                # (10, 1)
     active = np.empty(b_1.shape, bool)
     dW_1, l2_W_1, dW_2, l2_W_2 = (np.empty_like(W) for W in (W_1, W_1, W_2, W_2))
-    x_vector, dZ_1_vector = x[:, 0], dZ_1[:, 0]                            # views
 
     def update(sample: NDArray[np.float32], label: int, lr: float) -> float:
         # in-place forms (np.add(a, b, out=a)) keep the buffers closure variables, not locals
@@ -169,9 +173,7 @@ def _sgd_update(params: Params, l2: float) -> Callable[[NDArray[np.float32], int
         np.matmul(W_2.T, dZ_2, out=dZ_1)
         np.multiply(dZ_1, np.greater(Z_1, 0, out=active), out=dZ_1)
         np.add(np.matmul(dZ_2, A_1.T, out=dW_2), np.multiply(l2, W_2, out=l2_W_2), out=dW_2)
-        # dZ_1 @ x.T: matmul takes a slow non-BLAS loop for this outer product; einsum's
-        # products are the same bits (a zero product is +0 in both), at a third of the time
-        np.add(np.einsum("i,j->ij", dZ_1_vector, x_vector, out=dW_1),
+        np.add(np.matmul(dZ_1_columns, x_rows, out=dW_1),  # dZ_1 @ x.T
                np.multiply(l2, W_1, out=l2_W_1), out=dW_1)
         for param, grad in ((W_1, dW_1), (b_1, dZ_1), (W_2, dW_2), (b_2, dZ_2)):
             param -= np.multiply(lr, grad, out=grad)
