@@ -43,6 +43,7 @@ HISTORY_WORKERS = min(2, os.cpu_count() or 1)
 SNAPSHOTS_PER_BATCH = 32  # 32 x 20 hidden units: products 640 rows tall
 MAX_PENDING_SECONDS = 1.0
 
+
 @dataclass(frozen=True)
 class TrainProgress:
     """One history point, as passed to ``on_progress``; ``step`` counts from 0."""

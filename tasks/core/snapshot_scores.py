@@ -16,6 +16,10 @@ that near the machine's matrix-product rate:
   carries all of them. On MNIST a one-label chunk keeps ~515 of 784 pixels, a third fewer
   multiply-adds. The biases ride along as a column of ones.
 
+Measured on one core, 32 snapshots on 10,000 rows take ~77 ms, of which ~67 ms is the first
+layer's product; with samples as rows (``X · W_1ᵀ``, a strided second layer, argmax and
+log-softmax over rows of ten) they took 144 ms.
+
 The numbers are float32 (history curves, not results): sums come out in a different order
 than one forward pass per snapshot, so a loss may differ in its last float32 digits.
 """
