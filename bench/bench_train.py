@@ -2,10 +2,13 @@
 
     python bench/bench_train.py [--mirror ../shared/mnist] [--original-steps 100] [--clock wall]
 
-One run prints one table. Everything runs single-threaded (BLAS and torch), so the numbers
-compare implementations rather than core counts. Rows are timed in CPU seconds of this process
-by default: on a shared machine the wall time of each row also counts its waits for a core,
-which change from row to row. Baselines, all measured in this run:
+One run prints one table. Everything runs on one BLAS thread (and torch on one thread), so
+the numbers compare implementations rather than core counts; the one exception is our presets'
+history points, which measure their sets side by side on up to two worker threads. Rows are
+timed in CPU seconds of this process by default: on a shared machine the wall time of each row
+also counts its waits for a core, which change from row to row. The `original` preset's row
+shows both clocks, since its history keeps the second core busy: CPU seconds count that work,
+wall seconds are what a user waits for. Baselines, all measured in this run:
 
 * the original loop: single-sample SGD in float64 that also ran a forward pass over all 60,000
   training images at every step (for its cost curve); ``--original-steps`` of its steps are
@@ -45,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # wall time also counts the waits for a core, which differ from row to row.
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 CLOCK = [CLOCKS["cpu"]]
+CLOCK_NAME = ["cpu"]
 
 
 def load_mnist(mirror: Path) -> tuple[np.ndarray, ...]:
@@ -60,14 +64,21 @@ def load_mnist(mirror: Path) -> tuple[np.ndarray, ...]:
 def bench_ours(data: tuple[np.ndarray, ...], name: str,
                seed: int | None = None) -> tuple[float, float, int]:
     """(seconds, test accuracy, epochs or steps) of one preset, history included."""
+    seconds, accuracy, count, _ = bench_ours_both_clocks(data, name, seed)
+    return seconds, accuracy, count
+
+
+def bench_ours_both_clocks(data: tuple[np.ndarray, ...], name: str, seed: int | None = None
+                           ) -> tuple[float, float, int, dict[str, float]]:
+    """:func:`bench_ours`, plus the same run's seconds on every clock (``cpu``, ``wall``)."""
     config = get_preset(name)
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
-    started = CLOCK[0]()
+    started = {clock: read() for clock, read in CLOCKS.items()}
     result = train_network(*data, config)
-    seconds = CLOCK[0]() - started
+    seconds = {clock: read() - started[clock] for clock, read in CLOCKS.items()}
     accuracy = float((predict(result.params, data[2]) == data[3]).mean())
-    return seconds, accuracy, config.epochs or result.steps
+    return seconds[CLOCK_NAME[0]], accuracy, config.epochs or result.steps, seconds
 
 
 def bench_original_loop(data: tuple[np.ndarray, ...], steps: int) -> tuple[float, float]:
@@ -190,7 +201,7 @@ def main() -> None:
                         help="cpu: CPU seconds of this process (robust on a busy machine); "
                              "wall: elapsed seconds")
     args = parser.parse_args()
-    CLOCK[0] = CLOCKS[args.clock]
+    CLOCK[0], CLOCK_NAME[0] = CLOCKS[args.clock], args.clock
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; times are "
           f"{args.clock} seconds\n")
     data = load_mnist(args.mirror)
@@ -209,8 +220,10 @@ def main() -> None:
     rows.append(_row("PyTorch CPU, same network and config", torch_result))
     sklearn_result = bench_sklearn(data, fast)
     rows.append(_row("scikit-learn MLPClassifier((20,)), adam", sklearn_result))
-    orig_s, orig_acc, steps = bench_ours(data, "original")
-    rows.append(("ours: original preset (5001 steps)", f"{orig_s:.2f} s", f"{orig_acc:.4f}"))
+    orig_s, orig_acc, steps, orig_clocks = bench_ours_both_clocks(data, "original")
+    rows.append(("ours: original preset (5001 steps)",
+                 f"{orig_s:.2f} s ({orig_clocks['cpu']:.2f} cpu, {orig_clocks['wall']:.2f} wall)",
+                 f"{orig_acc:.4f}"))
     per_step, loop_acc = bench_original_loop(data, args.original_steps)
     loop_total = per_step * steps
     rows.append((f"original loop, {args.original_steps} steps x {steps / args.original_steps:.2f}",
@@ -222,8 +235,11 @@ def main() -> None:
 
     _print_table(rows)
     print()
-    print(f"original preset vs original loop: {loop_total / orig_s:.0f}x faster, {orig_s:.2f} s "
-          f"with its curve (targets >= 400x, <= 0.8 s on a quiet machine)")
+    print(f"original preset vs original loop: {loop_total / orig_s:.0f}x faster in {args.clock} "
+          f"seconds, the clock of both rows (target >= 400x)")
+    print(f"original preset with its curve: {orig_clocks['wall']:.2f} s wall, "
+          f"{orig_clocks['cpu']:.2f} s cpu (target <= 0.8 s on a quiet machine, judged in wall "
+          f"seconds: what a user waits for, the history's second worker included)")
     print(f"fast vs GEMM floor: {fast_epoch / floor_epoch:.2f}x the floor (target <= 3.5x)")
     if not isinstance(torch_result, str):
         print(f"fast vs PyTorch: {fast_epoch / torch_result[0]:.2f}x PyTorch's time per epoch "

@@ -1,11 +1,12 @@
 """The training history: parameter snapshots taken during training, measured in batches.
 
 A history point costs two forward passes over 10,000-row sets, while the `original` preset's
-5001 updates together cost about as much as 20 of them. Measured one by one (101 points, two
-products of 20 columns each), the points took 3x longer than the training itself. Taken as
-float32 snapshots (63 kB each) and measured up to :data:`SNAPSHOTS_PER_BATCH` at a time, the
-first layer of all of them is one matrix product ``X · [W_1 of every snapshot]ᵀ`` whose
-640 columns run near the machine's peak (``bench/bench_train.py``). Snapshots are measured at
+5001 updates together cost about as much as 20 of them. Snapshots are therefore taken as
+float32 copies (63 kB each) and measured :data:`SNAPSHOTS_PER_BATCH` at a time by
+:func:`tasks.core.snapshot_scores.score_snapshots`, a few large matrix products per set.
+The sets are measured side by side on :data:`HISTORY_WORKERS` threads, each with one BLAS
+thread (the products release the GIL): a multi-threaded OpenBLAS call would leave its idle
+threads spinning, which doubled the CPU time of the history. Snapshots are measured at
 least every :data:`MAX_PENDING_SECONDS`, so progress reports stay live on long runs.
 
 History numbers are float32 (curves, not results); the final accuracies come from the
@@ -18,22 +19,28 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import ThreadpoolController
 
 from tasks.core.errors import TrainingDivergedError
 from tasks.core.network import Params, l2_penalty
+from tasks.core.snapshot_scores import (
+    ScoringSet,
+    prepare_scoring_set,
+    score_snapshots,
+    stack_snapshots,
+)
 from tasks.core.train_config import TrainConfig
 
 HISTORY_COLUMNS = ("step", "lr", "loss", "train_accuracy", "test_accuracy")
-# The batched product is large enough for two threads to pay (1.7x on a quiet 2-core machine);
-# training's own small products stay on one (see tasks.core.train).
-HISTORY_BLAS_THREADS = min(2, os.cpu_count() or 1)
-SNAPSHOTS_PER_BATCH = 32  # 32 x 20 hidden units: a (10,000 x 640) float32 block, 26 MB
+# One worker per core, each on one BLAS thread: the sets of a batch are measured side by side
+HISTORY_WORKERS = min(2, os.cpu_count() or 1)
+SNAPSHOTS_PER_BATCH = 32  # 32 x 20 hidden units: products 640 rows tall
 MAX_PENDING_SECONDS = 1.0
 
 
@@ -56,52 +63,32 @@ class _Snapshot:
     penalty: float  # the L2 term, from the parameters in their own dtype
 
 
-def batched_scores(snapshots: list[Params], X: NDArray[np.float32],
-                   y: NDArray[np.integer]) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """Cross-entropy ``(k,) float32`` and accuracy ``(k,) float64`` of ``k`` float32 snapshots
-    on ``X (n, 784) float32``, ``y (n,)``.
-
-    Notes: the first layer of all snapshots is one product ``(n, 784) · (784, k·hidden)``; the
-    second is one batched product ``(k, n, hidden) · (k, hidden, 10)``, and the log-softmax
-    runs over the whole ``(k, n, 10)`` stack: per snapshot, those small steps cost as much as
-    the large product.
-    """
-    k, hidden = len(snapshots), snapshots[0]["W_1"].shape[0]
-    n = len(X)
-    W_1 = np.concatenate([s["W_1"] for s in snapshots])              # (k·hidden, 784)
-    b_1 = np.concatenate([s["b_1"][:, 0] for s in snapshots])        # (k·hidden,)
-    A_1 = X @ W_1.T                                                  # (n, k·hidden)
-    A_1 += b_1
-    np.maximum(A_1, 0, out=A_1)
-    W_2 = np.stack([s["W_2"].T for s in snapshots])                  # (k, hidden, 10)
-    b_2 = np.stack([s["b_2"].T for s in snapshots])                  # (k, 1, 10)
-    Z_2 = np.matmul(A_1.reshape(n, k, hidden).transpose(1, 0, 2), W_2) + b_2   # (k, n, 10)
-    labels = np.asarray(y, dtype=np.intp)
-    accuracy = (Z_2.argmax(axis=2) == labels).mean(axis=1)
-    Z_2 -= Z_2.max(axis=2, keepdims=True)
-    picked = np.take_along_axis(Z_2, labels[None, :, None], axis=2)[:, :, 0]   # (k, n)
-    log_sum = np.log(np.exp(Z_2).sum(axis=2))                        # (k, n)
-    return (log_sum - picked).mean(axis=1), accuracy
-
-
 class HistoryRecorder:
     """Takes snapshots when a history point is due and measures them in batches.
 
     ``sets`` maps ``train``, ``test`` (and ``validation``) to ``(X (n, 784) float32, y (n,))``.
     Rows (dicts keyed by :data:`HISTORY_COLUMNS`, plus ``validation_accuracy``) appear in
-    ``rows`` in step order once measured; :meth:`finish` measures what is left.
+    ``rows`` in step order once measured; :meth:`finish` measures what is left. Use it as a
+    context manager: leaving the block stops its worker threads.
     """
 
     def __init__(self, config: TrainConfig, total_steps: int,
                  sets: Mapping[str, tuple[NDArray[np.float32], NDArray[Any]]],
-                 on_progress: Callable[[TrainProgress], None] | None,
-                 blas: ThreadpoolController) -> None:
-        self.config, self.total_steps, self.on_progress, self.blas = (
-            config, total_steps, on_progress, blas)
-        self.sets = {name: (np.asarray(X, dtype=np.float32), y) for name, (X, y) in sets.items()}
+                 on_progress: Callable[[TrainProgress], None] | None) -> None:
+        self.config, self.total_steps, self.on_progress = config, total_steps, on_progress
+        self.sets: dict[str, ScoringSet] = {
+            name: prepare_scoring_set(X, y) for name, (X, y) in sets.items()}
         self.rows: list[dict[str, float]] = []
         self._pending: list[_Snapshot] = []
         self._oldest = 0.0
+        self._workers = ThreadPoolExecutor(HISTORY_WORKERS, thread_name_prefix="history")
+
+    def __enter__(self) -> HistoryRecorder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._workers.shutdown(wait=True, cancel_futures=True)
 
     def due(self, step: int) -> bool:
         return step % self.config.eval_every == 0 or step == self.total_steps - 1
@@ -122,16 +109,18 @@ class HistoryRecorder:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        stack = stack_snapshots([s.params for s in pending])
+        scores = {name: self._workers.submit(score_snapshots, stack, data)
+                  for name, data in self.sets.items()}
         rows = [{"step": s.step, "lr": s.lr} for s in pending]
-        with self.blas.limit(limits=HISTORY_BLAS_THREADS, user_api="blas"):
-            for name, (X, y) in self.sets.items():
-                losses, accuracies = batched_scores([s.params for s in pending], X, y)
-                for row, snapshot, loss, accuracy in zip(rows, pending, losses, accuracies,
-                                                         strict=True):
-                    if name == "train":
-                        row["loss"] = float(loss) + snapshot.penalty
-                        check_finite(row["loss"], snapshot.step, snapshot.lr, self.config)
-                    row[f"{name}_accuracy"] = float(accuracy)
+        for name, future in scores.items():
+            losses, accuracies = future.result()
+            for row, snapshot, loss, accuracy in zip(rows, pending, losses, accuracies,
+                                                     strict=True):
+                if name == "train":
+                    row["loss"] = float(loss) + snapshot.penalty
+                    check_finite(row["loss"], snapshot.step, snapshot.lr, self.config)
+                row[f"{name}_accuracy"] = float(accuracy)
         for row in rows:
             self.rows.append(row)
             if self.on_progress is not None:

@@ -8,6 +8,7 @@ calls on a single ~16k-element array, whatever the number of parameters.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,9 @@ class Adam:
     Notes
     -----
     The bias corrections are folded into one scalar step size, so the per-element work is
-    two moment updates, one square root and one fused divide.
+    two moment updates, one square root and one fused divide. The scalars are Python floats,
+    so a float32 vector is updated in float32 throughout (a numpy float64 scalar would turn
+    those passes into float64 loops with a cast each way, five times slower).
     """
 
     def __init__(self, size: int, dtype: Any, *, beta1: float, beta2: float,
@@ -64,6 +67,7 @@ class Adam:
         self.m = np.zeros(size, dtype=dtype)
         self.v = np.zeros(size, dtype=dtype)
         self._buffer = np.zeros(size, dtype=dtype)
+        self._moment_buffer = np.zeros(size, dtype=dtype)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.t = 0
 
@@ -72,15 +76,15 @@ class Adam:
         self.t += 1
         b1, b2, buf = self.beta1, self.beta2, self._buffer
         self.m *= b1
-        self.m += (1 - b1) * grad
+        self.m += np.multiply(1 - b1, grad, out=self._moment_buffer)
         np.multiply(grad, grad, out=buf)
         buf *= 1 - b2
         self.v *= b2
         self.v += buf
-        step_size = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-        eps_hat = self.eps * np.sqrt(1 - b2 ** self.t)
+        correction = math.sqrt(1 - b2 ** self.t)
+        step_size = lr * correction / (1 - b1 ** self.t)
         np.sqrt(self.v, out=buf)
-        buf += eps_hat
+        buf += self.eps * correction
         np.divide(self.m, buf, out=buf)
         buf *= step_size
         theta -= buf

@@ -7,8 +7,9 @@ import pytest
 
 from tasks.core.errors import ConfigError, DataError, TrainingDivergedError
 from tasks.core.history import TrainProgress
-from tasks.core.network import predict
-from tasks.core.train import train_network
+from tasks.core.network import init_params, loss_and_grads, predict
+from tasks.core.optimizers import flat_views
+from tasks.core.train import _batch_grads, _Buffers, train_network
 from tasks.core.train_config import TrainConfig, get_preset
 
 
@@ -107,3 +108,20 @@ def test_full_batch_preset_reaches_89_percent(mnist_arrays) -> None:
     _, _, X_test, y_test = mnist_arrays
     result = train_network(*mnist_arrays, get_preset("full-batch"))
     assert (predict(result.params, X_test) == y_test).mean() >= 0.89
+
+
+@pytest.mark.parametrize("n", [7, 16])  # a last, short batch and a full one
+def test_minibatch_gradients_equal_the_reference_gradients(n: int) -> None:
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((50, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 50)
+    init = init_params(6, rng, scale=0.3, dtype=np.float32)
+    init["b_1"] += 0.1
+    init["b_2"] += rng.standard_normal((10, 1)).astype(np.float32)
+    grads = flat_views(init, np.float32)[1]
+    index = rng.permutation(50)[:n]
+    loss = _batch_grads(init, grads, X, index, labels[index], _Buffers.allocate(16, 6, np.float32))
+    expected_loss, expected = loss_and_grads(init, X[index], labels[index])
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    for name, grad in expected.items():
+        np.testing.assert_allclose(grads[name], grad, rtol=1e-4, atol=1e-6)
