@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import Task
 
-from tasks.cache import CacheStore, StageCachePolicy, Verdict, judge
+from tasks.cache import RECORD_SERIALIZER, CacheStore, StageCachePolicy, Verdict, judge
 from tasks.layout import Layout
 from tasks.locks import FlockLockManager
 from tasks.manifest import Manifest, Verify
@@ -109,7 +109,7 @@ class StageRunner:
             cache_policy=policy.configure(lock_manager=FlockLockManager(
                 self.layout.cache_root / "locks"), isolation_level="SERIALIZABLE"),
             result_storage=self.store.records.resolve(),
-            result_serializer="json",
+            result_serializer=RECORD_SERIALIZER,
             persist_result=True,
             refresh_cache=stage.name in self.forced,
         )
