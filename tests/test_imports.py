@@ -9,14 +9,20 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def _python_output(script: str) -> str:
+    """What ``python -c script`` prints in a fresh interpreter at the repository root."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def test_importing_the_flow_loads_no_plotting_pandas_or_images() -> None:
     """A fully cached run never draws: matplotlib (and PIL, under it) load with the first
     figure, pandas never on the default path (bench/profile_run.py measures the seconds)."""
     script = ("import sys, flows.mnist_flow; "
               "print(sorted(m for m in ('matplotlib', 'pandas', 'PIL') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=REPO_ROOT, check=True)
-    assert done.stdout.strip() == "[]", done.stdout
+    assert _python_output(script) == "[]"
 
 
 def test_computing_every_stage_key_imports_no_project_module_or_heavy_library() -> None:
@@ -29,9 +35,7 @@ def test_computing_every_stage_key_imports_no_project_module_or_heavy_library() 
               "for stage in STAGES:\n"
               "    code_digest(stage.task.fn)\n"
               "print(sorted(set(sys.modules) - before))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=REPO_ROOT, check=True)
-    assert done.stdout.strip() == "[]", done.stdout
+    assert _python_output(script) == "[]"
 
 
 def test_the_flow_records_its_config_as_prefect_would_without_importing_fastapi() -> None:
@@ -48,6 +52,4 @@ def test_the_flow_records_its_config_as_prefect_would_without_importing_fastapi(
               "flow = flows.mnist_flow.mnist_flow\n"
               "prefects = Flow.serialize_parameters(flow, {'config': config})\n"
               "print(json.dumps([imported, ours == prefects, ours['config']['preset']]))")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          cwd=REPO_ROOT, check=True)
-    assert done.stdout.strip() == '[false, true, "fast"]', done.stdout + done.stderr
+    assert _python_output(script) == '[false, true, "fast"]'

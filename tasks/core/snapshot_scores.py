@@ -139,9 +139,3 @@ def _logits(stack: SnapshotStack, chunk: _Chunk, k: int, hidden: int) -> NDArray
     Z += stack.b_2
     return Z
 
-
-def batched_scores(snapshots: list[Params], X: NDArray[np.float32],
-                   y: NDArray[np.integer]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Cross-entropy ``(k,)`` and accuracy ``(k,)`` of ``k`` snapshots on ``X (n, 784)``, ``y``."""
-    return score_snapshots(stack_snapshots(snapshots), prepare_scoring_set(X, y))
-

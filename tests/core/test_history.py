@@ -7,19 +7,8 @@ import pytest
 
 from tasks.core import history
 from tasks.core.history import HistoryRecorder, TrainProgress
-from tasks.core.network import init_params
 from tasks.core.train_config import TrainConfig
-
-
-def _snapshots(k: int, hidden: int = 5) -> list[dict[str, np.ndarray]]:
-    rng = np.random.RandomState(0)
-    out = []
-    for _ in range(k):
-        params = init_params(hidden, rng, scale=0.5, dtype=np.float32)
-        params["b_1"] += rng.randn(hidden, 1).astype(np.float32)
-        params["b_2"] += rng.randn(10, 1).astype(np.float32)
-        out.append(params)
-    return out
+from tests.core.test_snapshot_scores import random_snapshots
 
 
 def test_snapshots_are_measured_in_batches_and_reported_in_step_order(
@@ -30,7 +19,7 @@ def test_snapshots_are_measured_in_batches_and_reported_in_step_order(
                       rng.integers(0, 10, 50)),
             "test": (rng.standard_normal((20, 784), dtype=np.float32), rng.integers(0, 10, 20))}
     seen: list[TrainProgress] = []
-    params = _snapshots(1)[0]
+    params = random_snapshots(1)[0]
     with HistoryRecorder(TrainConfig(hidden=5, eval_every=1, steps=10), 10, sets,
                          seen.append) as recorder:
         for step in range(10):
