@@ -251,9 +251,11 @@ def main() -> None:
     if args.child:
         sys.exit(child([a for a in rest if a != "--"], args.child, args.repo))
     sys.path.insert(0, str(REPO / "bench"))
-    from bench_flow import empty_flow, floor_tasks, prefect_server, timed
+    from bench_flow import empty_flow, floor_tasks, prefect_server, timed, write_bytecode
 
     checkouts = {"": REPO, **({"baseline ": args.baseline.resolve()} if args.baseline else {})}
+    for repo in checkouts.values():
+        write_bytecode(repo)
     runs: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -281,8 +283,9 @@ def main() -> None:
     print_table(runs)
     print()
     for name, run in runs.items():
-        loaded = [m for m in ("pandas", "matplotlib", "PIL") if m in run["modules"]]
-        print(f"{name} run imported: {', '.join(loaded) or 'none'} (of pandas, matplotlib, PIL)")
+        libraries = ("numpy", "pyarrow", "pandas", "matplotlib", "PIL")
+        loaded = [m for m in libraries if m in run["modules"]]
+        print(f"{name} run imported: {', '.join(loaded) or 'none'} (of {', '.join(libraries)})")
 
 
 if __name__ == "__main__":

@@ -39,8 +39,8 @@ def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B0
     remove_stale_temps(layout.root)  # left by a run killed mid-write
     runner = StageRunner(layout, forced=config.forced_stages(stage_names()), verify=config.verify)
     done = runner.run_all(STAGES, config)
-    published = publish(layout.root, config.preset, done["train"], done["evaluate"],
-                        done["export"], done["promote"], runner.records)
+    published = publish(layout.root, config.preset, done["preprocess"], done["train"],
+                        done["evaluate"], done["export"], done["promote"], runner.records)
     return {**published, "stages": runner.records, "flow_run_id": flow_run.id}
 
 

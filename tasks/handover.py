@@ -8,11 +8,13 @@ sides, so that editing either side's code reruns only that side's stages.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy only for the types: tasks.splits imports this in every run
+    import numpy as np
+    from numpy.typing import NDArray
 
-Split = tuple[NDArray[np.float32], NDArray[np.uint8]]
+    Split = tuple[NDArray[np.float32], NDArray[np.uint8]]
 
 # (resolved path, sha256) -> arrays: a rewritten file is a new key. Two: train and test.
 _SPLITS: dict[tuple[str, str], Split] = {}

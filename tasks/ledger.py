@@ -13,28 +13,32 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
-from tasks.cache_key import code_digest, library_versions
+from tasks.cache_key import library_versions, module_code_digest
 from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry, read_entries
-from tasks.core.train import train_network
-from tasks.layout import Layout
+from tasks.manifest import Manifest
+
+# The module of ``train_network``, named rather than imported: a run served from cache writes
+# its ledger line without loading numpy (a test checks the name).
+TRAINING_MODULE = "tasks.core.train"
 
 
 def training_code_digest() -> str:
-    """Digest of the training code: ``train_network`` and the project modules it runs."""
-    return code_digest(train_network)[0]
+    """Digest of the training code: ``train_network``'s module and the project modules it runs."""
+    return module_code_digest(TRAINING_MODULE)[0]
 
 
 def record_training(artifacts_dir: Path, *, kind: str, dataset: str, parameters: Mapping[str, Any],
-                    splits: Mapping[str, Path], metrics: Mapping[str, Any], cached: bool,
+                    data: Manifest, metrics: Mapping[str, Any], cached: bool,
                     model_dir: Path, once: bool = False, **extra: Any) -> dict[str, Any]:
-    """Append one line for a training to ``<artifacts>/ledger.jsonl``; return the entry.
+    """Append one line for a training on the splits of the preprocess manifest ``data`` to
+    ``<artifacts>/ledger.jsonl``; return the entry.
 
     ``once``: skip the line when the ledger already holds this training (same kind, model
     folder, data and code). A sweep point killed after its line but before its cache record
     trains again on the next sweep; the same training must not be counted twice.
     """
     entry = make_entry(kind=kind, run=flow_run.name or "", dataset=dataset,
-                       parameters=parameters, data=data_digest(splits),
+                       parameters=parameters, data=data_digest(data.info["split_metadata"]),
                        code=training_code_digest(), versions=library_versions(),
                        metrics=metrics, cached=cached, model_dir=model_dir, **extra)
     path = ledger_path(artifacts_dir)
@@ -54,13 +58,11 @@ def model_parameters(model_folder: Path) -> dict[str, Any]:
     return json.loads((Path(model_folder) / "config.json").read_text(encoding="utf-8"))
 
 
-def record_main_run(artifacts_dir: Path, *, dataset: str, preset: str, model_folder: Path,
+def record_main_run(artifacts_dir: Path, *, data: Manifest, preset: str, model_folder: Path,
                     metrics: Mapping[str, Any], retrained: bool, **extra: Any) -> dict[str, Any]:
     """The main flow's line: its model's saved settings, scores, whether it trained, and
     ``extra`` fields (the gate's decision)."""
-    parquet = Layout(Path(artifacts_dir).resolve(), dataset).parquet_dir
-    return record_training(artifacts_dir, kind="main", dataset=dataset,
+    return record_training(artifacts_dir, kind="main", dataset=data.dataset, data=data,
                            parameters=model_parameters(model_folder),
-                           splits={s: parquet / f"{s}.parquet" for s in ("train", "test")},
                            metrics=metrics, cached=not retrained, model_dir=model_folder,
                            preset=preset, **extra)

@@ -2,6 +2,8 @@
 
 Training writes into a folder named after what it learned from (the training settings and the
 digests of the data), so switching settings back and forth finds each earlier model again.
+The compute modules are imported inside the tasks: a run whose model stages come from cache
+never loads numpy or pyarrow (``tests/test_imports.py``).
 """
 
 from __future__ import annotations
@@ -9,26 +11,24 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from tasks.cache import finish
 from tasks.cache_key import digest_json, to_jsonable
 from tasks.core.atomic import write_text_atomic
-from tasks.core.checkpoint import load_params, save_params
-from tasks.core.datasets import load_split
-from tasks.core.export import write_history_csv
-from tasks.core.history import TrainProgress
-from tasks.core.metrics import evaluate as evaluate_params
 from tasks.core.registry import get_dataset
-from tasks.core.train import train_network
 from tasks.core.train_config import TrainConfig
 from tasks.manifest import Manifest
 from tasks.splits import load_stage_split
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from tasks.core.history import TrainProgress
 
 # The dashboard's progress bar: at most one API call a second (each ~20 ms; every 10 % cost a
 # one-second training 0.2 s), plus the final 100 %.
@@ -48,6 +48,10 @@ def model_dir(models_root: Path, data: Manifest, config: TrainConfig,
 def training_rows(data: Manifest, intake: Manifest) -> tuple[NDArray[np.float32],
                                                                 NDArray[np.uint8]]:
     """The base train split followed by the accepted intake rows: ``(n, 784)``, ``(n,)``."""
+    import numpy as np
+
+    from tasks.core.datasets import load_split
+
     X_train, y_train = load_stage_split(data, "train")
     X_new, y_new = load_split(intake.path("incoming"))
     if not len(y_new):
@@ -60,6 +64,10 @@ def train(data: Manifest, intake: Manifest, config: TrainConfig,
           models_root: Path) -> dict[str, Any]:
     """Train the network on the base split plus the intake rows; write ``params.npz`` and
     ``history.csv`` into the model folder."""
+    from tasks.core.checkpoint import save_params
+    from tasks.core.export import write_history_csv
+    from tasks.core.train import train_network
+
     logger = get_run_logger()
     X_train, y_train = training_rows(data, intake)
     logger.info("training on %d rows (%d from intake)", len(y_train),
@@ -95,6 +103,9 @@ def train(data: Manifest, intake: Manifest, config: TrainConfig,
 @task(name="evaluate")
 def evaluate(data: Manifest, model: Manifest, l2: float) -> dict[str, Any]:
     """Score the trained parameters on train and test; write ``metrics.json``."""
+    from tasks.core.checkpoint import load_params
+    from tasks.core.metrics import evaluate as evaluate_params
+
     params = load_params(model.path("params"))
     class_names = get_dataset(data.dataset).class_names
     metrics = {}

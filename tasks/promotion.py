@@ -18,10 +18,7 @@ from prefect.artifacts import create_table_artifact
 
 from tasks.cache import finish
 from tasks.core.atomic import write_text_atomic
-from tasks.core.datasets import load_split
 from tasks.core.ledger import ledger_path, read_entries
-from tasks.core.promotion import gate, record_dict
-from tasks.events import emit_promotion_event
 from tasks.manifest import Manifest
 from tasks.splits import load_stage_split
 
@@ -33,6 +30,12 @@ def promote(data: Manifest, intake: Manifest, model: Manifest, dataset_dir: Path
             policy: str, tolerance: float) -> dict[str, Any]:
     """Run the gate for the model (its exported ``W_*.csv``); write ``promotion.json`` beside
     it."""
+    # Imported here, as in every task module: numpy and pyarrow are not for a run whose gate
+    # decision comes from cache (publish calls this module's other functions in every run).
+    from tasks.core.datasets import load_split
+    from tasks.core.promotion import gate, record_dict
+    from tasks.events import emit_promotion_event
+
     candidate = model.path("params").parent
     sets = {"test": load_stage_split(data, "test"), "holdout": load_split(intake.path("holdout"))}
     record = gate(Path(dataset_dir), candidate, sets, dataset=data.dataset,

@@ -20,10 +20,7 @@ from prefect.runtime import flow_run
 
 from tasks.cache import finish
 from tasks.core.atomic import write_text_atomic
-from tasks.core.checkpoint import load_params
 from tasks.core.errors import OutputError
-from tasks.core.export import read_history_csv, write_weights_csv
-from tasks.core.network import predict
 from tasks.core.registry import get_dataset
 from tasks.core.report import metrics_table_rows, render_report
 from tasks.ledger import record_main_run
@@ -35,7 +32,10 @@ from tasks.splits import load_stage_split
 @task(name="export")
 def export(data: Manifest, model: Manifest, evaluation: Manifest) -> dict[str, Any]:
     """Write W_1.csv, W_2.csv, b_1.csv, b_2.csv, the four plots and report.md beside the model."""
-    # Imported here: matplotlib costs a run whose export comes from cache ~0.3 s to import.
+    # Imported here: numpy and matplotlib cost a run whose export comes from cache ~0.4 s.
+    from tasks.core.checkpoint import load_params
+    from tasks.core.export import read_history_csv, write_weights_csv
+    from tasks.core.network import predict
     from tasks.core.plots import write_all_plots
 
     params = load_params(model.path("params"))
@@ -90,8 +90,8 @@ def point_latest(artifacts_dir: Path, model_folder: Path) -> Path:
 
 
 @task(name="publish", cache_policy=NO_CACHE)
-def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manifest,
-            exported: Manifest, promotion: Manifest,
+def publish(artifacts_dir: Path, preset: str, data: Manifest, model: Manifest,
+            evaluation: Manifest, exported: Manifest, promotion: Manifest,
             stages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Point ``latest`` at this run's model; record the run and the gate's decision in the
     ledger; post the metrics table, the report and (when the gate decided) the promotions
@@ -101,7 +101,7 @@ def publish(artifacts_dir: Path, preset: str, model: Manifest, evaluation: Manif
     metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
     retrained = any(s["name"] == "train" and s["status"] == "ran" for s in stages)
     decided = any(s["name"] == "promote" and s["status"] == "ran" for s in stages)
-    record_main_run(artifacts_dir, dataset=dataset, preset=preset, retrained=retrained,
+    record_main_run(artifacts_dir, data=data, preset=preset, retrained=retrained,
                     model_folder=model_folder,
                     metrics={f"{split}_accuracy": metrics[split]["accuracy"]
                              for split in ("train", "test", "validation") if split in metrics},

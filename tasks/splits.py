@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from tasks.core.datasets import load_split
-from tasks.handover import Split, keep_split, kept_split
+from typing import TYPE_CHECKING
+
+from tasks.handover import keep_split, kept_split
 from tasks.manifest import Manifest
+
+if TYPE_CHECKING:
+    from tasks.handover import Split
 
 
 def load_stage_split(data: Manifest, split: str) -> Split:
@@ -14,6 +18,8 @@ def load_stage_split(data: Manifest, split: str) -> Split:
     file version (path + sha256) instead of reading 190 MB three times, and a process that
     has just preprocessed them reads nothing (:mod:`tasks.handover`).
     """
+    from tasks.core.datasets import load_split  # pyarrow: not for a run served from cache
+
     path, sha256 = data.path(split), data.sha256(split)
     arrays = kept_split(path, sha256)
     if arrays is None:

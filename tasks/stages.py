@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.config import FlowConfig
-from tasks.core.intake import folder_digest
-from tasks.core.network import PARAM_NAMES
+from tasks.core.inbox import folder_digest
 from tasks.core.registry import get_dataset
 from tasks.data import download, preprocess
 from tasks.intake import intake
@@ -40,7 +39,7 @@ def _expected_download(layout: Layout) -> Manifest:
 
 
 def _intake_parameters(config: FlowConfig, layout: Layout) -> dict[str, Any]:
-    # The folder's content is the key (tasks.core.intake.folder_digest never raises on a bad
+    # The folder's content is the key (tasks.core.inbox.folder_digest never raises on a bad
     # file and does not hash oversized ones), not its path: the path is unkeyed.
     inbox = Path(config.retraining.incoming or layout.incoming_dir).resolve()
     return {"inbox": inbox, "digest": folder_digest(inbox), "out_dir": layout.intake_dir,
@@ -66,9 +65,10 @@ STAGES: tuple[Stage, ...] = (
           outputs=("metrics",)),
     Stage("export", export, upstream={"data": "preprocess", "model": "train",
                                       "evaluation": "evaluate"},
-          # The plots by name, not tasks.core.plots.PLOT_NAMES: importing matplotlib would cost
-          # every run, cached or not, ~0.3 s (a test checks the names against a real export).
-          outputs=(*PARAM_NAMES, "acc_and_loss_rate.png", "confusion_matrix.png",
+          # By name, not tasks.core.network.PARAM_NAMES and tasks.core.plots.PLOT_NAMES:
+          # importing numpy and matplotlib would cost every run, cached or not, ~0.4 s
+          # (tests/test_imports.py checks the names against those constants).
+          outputs=("W_1", "b_1", "W_2", "b_2", "acc_and_loss_rate.png", "confusion_matrix.png",
                    "misclassified.png", "hidden_weights.png", "report.md")),
     # After export: the gate reads the candidate's W_*.csv, as predict and production do.
     # Keyed on the trained model, not on export's manifest: a new plot or report (same

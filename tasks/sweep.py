@@ -110,7 +110,7 @@ def train_and_score_point(data: Manifest, config: TrainConfig,
     metrics = {"validation_accuracy": scores["accuracy"], "validation_loss": scores["loss"],
                "train_accuracy": history[-1]["train_accuracy"]}
     record_training(data.root, kind="sweep", dataset=data.dataset,
-                    parameters=config.model_dump(mode="json"), splits=data.paths(),
+                    parameters=config.model_dump(mode="json"), data=data,
                     metrics=metrics, cached=False, model_dir=out, once=True,
                     point=out.name)
     get_run_logger().info("point %s: validation accuracy %.4f in %.1f s", out.name,
@@ -225,7 +225,7 @@ def _ledger_cached_points(artifacts_dir: Path, data: Manifest, points: Sequence[
             info = point.info
             record_training(artifacts_dir, kind="sweep", dataset=data.dataset,
                             parameters=json.loads(config_path.read_text(encoding="utf-8")),
-                            splits=data.paths(), cached=True, model_dir=config_path.parent,
+                            data=data, cached=True, model_dir=config_path.parent,
                             metrics={k: info[k] for k in ("validation_accuracy",
                                                           "validation_loss", "train_accuracy")},
                             point=info["point"])

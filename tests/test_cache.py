@@ -250,3 +250,18 @@ def test_a_restored_output_is_rehashed_once_then_trusted_by_its_new_stat(tmp_pat
     store.update("s-1", fresh)
     assert store.read("s-1") == (fresh, None)
     assert fresh.restat() is None
+
+
+def test_the_key_records_the_installed_library_versions() -> None:
+    """Read from each library's metadata header, as importlib.metadata.version() reads it."""
+    from importlib import metadata
+
+    from tasks.cache_key import VERSIONED_LIBRARIES, library_versions
+
+    versions = library_versions()
+    for name in VERSIONED_LIBRARIES:
+        try:
+            expected = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected = "absent"
+        assert versions[name] == expected, name

@@ -17,12 +17,25 @@ def _python_output(script: str) -> str:
     return done.stdout.strip()
 
 
-def test_importing_the_flow_loads_no_plotting_pandas_or_images() -> None:
-    """A fully cached run never draws: matplotlib (and PIL, under it) load with the first
-    figure, pandas never on the default path (bench/profile_run.py measures the seconds)."""
-    script = ("import sys, flows.mnist_flow; "
-              "print(sorted(m for m in ('matplotlib', 'pandas', 'PIL') if m in sys.modules))")
+def test_importing_the_flow_loads_no_compute_library() -> None:
+    """A fully cached run never computes: numpy and pyarrow load in the task that needs them,
+    matplotlib (and PIL, under it) with the first figure, pandas never on the default path
+    (bench/profile_run.py measures the seconds; tests/e2e/test_console_script.py runs one)."""
+    script = ("import sys, flows.cli, flows.mnist_flow; print(sorted(m for m in "
+              "('numpy', 'pyarrow', 'matplotlib', 'pandas', 'PIL') if m in sys.modules))")
     assert _python_output(script) == "[]"
+
+
+def test_the_names_the_stage_table_spells_out_are_the_modules_constants() -> None:
+    """tasks.stages and tasks.ledger name what they would otherwise import with numpy."""
+    from tasks.core.network import PARAM_NAMES
+    from tasks.core.plots import PLOT_NAMES
+    from tasks.core.train import train_network
+    from tasks.ledger import TRAINING_MODULE
+    from tasks.stages import stage
+
+    assert stage("export").outputs == (*PARAM_NAMES, *PLOT_NAMES, "report.md")
+    assert train_network.__module__ == TRAINING_MODULE
 
 
 def test_computing_every_stage_key_imports_no_project_module_or_heavy_library() -> None:

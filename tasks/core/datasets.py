@@ -205,12 +205,13 @@ def read_split_metadata(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class WrittenSplit:
-    """A split file as :func:`preprocess_splits` wrote it: its path and sha256, and the arrays
-    it holds (``X (n, 784) float32`` read-only, ``y (n,) uint8``), equal to what
+    """A split file as :func:`preprocess_splits` wrote it: its path, sha256 and metadata, and
+    the arrays it holds (``X (n, 784) float32`` read-only, ``y (n,) uint8``), equal to what
     :func:`load_split` would read back."""
 
     path: Path
     sha256: str
+    metadata: dict[str, str]
     X: NDArray[np.float32]
     y: NDArray[np.uint8]
 
@@ -254,7 +255,7 @@ def preprocess_splits(raw: Mapping[str, Path], out_dir: Path, *,
         path, X = out_dir / f"{split}.parquet", standardize_images(images)
         sha256 = write_split(path, X, labels, metadata)
         X.flags.writeable = False
-        outputs[split] = WrittenSplit(path, sha256, X, labels)
+        outputs[split] = WrittenSplit(path, sha256, metadata, X, labels)
         logger.info("wrote %s: %d rows", path, labels.shape[0])
     return outputs
 

@@ -20,9 +20,7 @@ schema of ``train.parquet``, and ``manifest.json`` naming every file with its ou
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,9 +32,9 @@ from numpy.typing import NDArray
 from tasks.core.atomic import sha256_file, write_text_atomic
 from tasks.core.datasets import N_FEATURES, standardize_images, write_split
 from tasks.core.errors import DataError
+from tasks.core.inbox import MAX_FILE_BYTES, folder_digest, list_files
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
-MAX_FILE_BYTES = 10 * 1024 * 1024
 HOLDOUT_MODULUS = 10
 INCOMING_FILE = "incoming.parquet"
 HOLDOUT_FILE = "holdout.parquet"
@@ -89,34 +87,6 @@ def class_folders(class_names: Sequence[str]) -> dict[str, int]:
         for alias in (str(label), name, name.replace("/", "_").replace(" ", "_")):
             names[alias.lower()] = label
     return names
-
-
-def list_files(incoming: Path) -> list[str]:
-    """Every file below ``incoming`` as a sorted relative POSIX path; ``[]`` if it is absent.
-
-    Symlinked folders are not followed, so the scan stays inside ``incoming``.
-    """
-    incoming = Path(incoming)
-    if not incoming.is_dir():
-        return []
-    found = []
-    for folder, dirs, files in os.walk(incoming, onerror=None):
-        dirs.sort()
-        relative = Path(folder).relative_to(incoming)
-        found.extend((relative / name).as_posix() for name in files)
-        found.extend((relative / name).as_posix() for name in dirs
-                     if (Path(folder) / name).is_symlink())
-    return sorted(found)
-
-
-def folder_digest(incoming: Path) -> str:
-    """sha256 over each file's relative path and content digest: the intake stage's key.
-
-    Files too large to accept are keyed by their size only (they are rejected whatever their
-    bytes), so a stray multi-gigabyte file costs no hashing. ``"empty"`` stands for no files.
-    """
-    entries = [f"{path}\0{_content_key(Path(incoming) / path)}" for path in list_files(incoming)]
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest() if entries else "empty"
 
 
 def scan_incoming(incoming: Path, class_names: Sequence[str]) -> tuple[list[IntakeFile],
@@ -181,18 +151,6 @@ def _manifest(result: IntakeResult) -> dict:
             "max_file_bytes": MAX_FILE_BYTES, "outputs": result.outputs,
             "accepted": [asdict(item) for item in result.accepted],
             "rejected": [asdict(item) for item in result.rejected]}
-
-
-def _content_key(path: Path) -> str:
-    try:
-        info = path.lstat()
-        if not stat.S_ISREG(info.st_mode):
-            return "not-a-file"
-        if info.st_size > MAX_FILE_BYTES:
-            return f"too-large:{info.st_size}"
-        return sha256_file(path)
-    except OSError as error:
-        return f"unreadable:{error.errno}"
 
 
 def _judge(incoming: Path, relative: str, folders: dict[str, int], seen: dict[str, str],

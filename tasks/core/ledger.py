@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tasks.core.datasets import read_split_metadata
 from tasks.core.errors import DataError, OutputError
 
 logger = logging.getLogger(__name__)
@@ -43,15 +42,15 @@ def ledger_path(artifacts_dir: Path) -> Path:
     return Path(artifacts_dir) / LEDGER_NAME
 
 
-def data_digest(split_paths: Mapping[str, Path]) -> str:
-    """A short digest naming the data of ``{"train": path, "test": path}`` Parquet splits.
-
-    Read from the splits' metadata (source payload sha256s and preprocessing version), so it is
-    cheap: no 200 MB file is hashed. The cache separately checks the files' own bytes.
+def data_digest(split_metadata: Mapping[str, Mapping[str, str]]) -> str:
+    """A short digest naming the data of the ``{"train": ..., "test": ...}`` Parquet splits,
+    from the metadata each was written with (source payload sha256s and preprocessing version;
+    the preprocess stage's manifest keeps a copy). Cheap: no 200 MB file is hashed, or even
+    opened. The cache separately checks the files' own bytes.
     """
     digest = hashlib.sha256()
-    for split in sorted(split_paths):
-        metadata = read_split_metadata(Path(split_paths[split]))
+    for split in sorted(split_metadata):
+        metadata = split_metadata[split]
         for key in _DATA_KEYS:
             digest.update(f"{split}:{key}={metadata.get(key, '')}\n".encode())
     return digest.hexdigest()[:16]

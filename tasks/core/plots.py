@@ -1,8 +1,9 @@
 """The plots a run leaves behind: training curves, confusion matrix, misclassified images, weights.
 
 Every figure is a bare :class:`matplotlib.figure.Figure` (no pyplot, so no global backend or
-figure registry to leak between runs), saved as a PNG at 100 dpi with matplotlib's ``Software``
-stamp dropped, so identical inputs give byte-identical files and the cache can compare outputs.
+figure registry to leak between runs), drawn at 100 dpi and saved by Pillow as a 256-colour PNG
+with no version stamp, so identical inputs give byte-identical files and the cache can compare
+outputs.
 Each PNG is renamed into place only once complete. Labels say "class", never "digit": another
 dataset brings its own class names.
 """
@@ -36,8 +37,6 @@ PLOT_NAMES = (
     "misclassified.png",
     "hidden_weights.png",
 )
-# Matplotlib writes its version into "Software"; without it the bytes depend on the inputs only.
-_PNG_METADATA: dict[str, str | None] = {"Software": None}
 _GRID_COLUMNS = 5
 _REQUIRED_HISTORY = ("step", "loss", "train_accuracy", "test_accuracy")
 
@@ -58,13 +57,26 @@ def _white_bad(name: str) -> Colormap:
 
 
 def _save_png(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as a deterministic PNG, atomically, and free its artists."""
+    """Write ``fig`` to ``path`` as a deterministic 256-colour PNG, atomically, and free its
+    artists.
+
+    256 colours, not matplotlib's RGBA: the plots look the same and their files are 3.3 times
+    smaller (326 kB against 98 kB for the four of a run), and every run embeds them in the
+    report it posts to the dashboard, served from cache or not (``bench/profile_run.py``).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
     path = Path(path)
+    fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgba = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw",
+                            "RGBA", 0, 1)
+    # Fast octree: deterministic, and ~15 ms a plot where median cut takes ~60 ms.
+    image = rgba.convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE)
     with atomic_path(path) as tmp:
-        # The temporary name ends in ".tmp", so the format must be explicit. zlib level 3, not
-        # Pillow's 6: 0.06 s less for the four plots, 7 % larger files.
-        fig.savefig(tmp, format="png", dpi=DPI, metadata=_PNG_METADATA,
-                    pil_kwargs={"compress_level": 3})
+        image.save(tmp, format="PNG")  # the temporary name ends in ".tmp": format explicit
     fig.clear()
     logger.info("wrote %s (%d bytes)", path, path.stat().st_size)
     return path

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import numbers
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-import numpy as np
 
 from tasks.core.errors import DataError
 
@@ -43,7 +42,9 @@ def png_data_uri(path: Path) -> str:
 
 def _plain(value: object) -> object:
     """``value`` with numpy scalars turned into Python ones, so rows serialize as JSON."""
-    return value.item() if isinstance(value, np.generic) else value
+    # No numpy loaded, no numpy scalar: a run served from cache renders without importing it.
+    numpy = sys.modules.get("numpy")
+    return value.item() if numpy is not None and isinstance(value, numpy.generic) else value
 
 
 def metrics_table_rows(metrics: Mapping[str, object]) -> list[dict[str, object]]:

@@ -154,12 +154,13 @@ def test_preprocess_tiny(tmp_path: Path) -> None:
     assert {"mnist_flow.numpy", "mnist_flow.pyarrow", "mnist_flow.preprocessing"} <= set(meta)
 
 
-def test_preprocess_splits_hands_over_the_digest_and_the_arrays_it_wrote(
+def test_preprocess_splits_hands_over_the_digest_metadata_and_arrays_it_wrote(
         tmp_path: Path) -> None:
     written = preprocess_splits(_tiny_raw(tmp_path), tmp_path / "out")
     for split in ("train", "test"):
         entry = written[split]
         assert entry.sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
+        assert entry.metadata == read_split_metadata(entry.path)  # the ledger's data digest
         X, y = load_split(entry.path)
         np.testing.assert_array_equal(entry.X, X)
         np.testing.assert_array_equal(entry.y, y)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 from PIL import Image
 
 from tasks.core.errors import ConfigError, DataError
@@ -122,11 +121,11 @@ def test_png_carries_no_software_stamp(tmp_path: Path) -> None:
 
 def test_failed_save_leaves_neither_temp_file_nor_final_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def half_write(self: Figure, fname: Path, **kwargs: object) -> None:
-        Path(fname).write_bytes(PNG_SIGNATURE)
+    def half_write(self: Image.Image, fp: Path, *args: object, **kwargs: object) -> None:
+        Path(fp).write_bytes(PNG_SIGNATURE)
         raise OSError("disk full")
 
-    monkeypatch.setattr(Figure, "savefig", half_write)
+    monkeypatch.setattr(Image.Image, "save", half_write)
     with pytest.raises(OSError, match="disk full"):
         plot_training_curves(_history(), tmp_path / "curves.png")
     assert list(tmp_path.iterdir()) == []

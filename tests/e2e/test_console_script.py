@@ -72,6 +72,22 @@ def test_history_shows_both_runs(workdir) -> None:
     assert "0.8775" in out
 
 
+def test_a_run_served_from_cache_loads_no_numpy_pyarrow_or_plotting(workdir) -> None:
+    """Every stage cached: the run reads records, not arrays, so it imports none of the
+    compute libraries (~0.2 s; ``bench/profile_run.py`` has the seconds)."""
+    folder, env = workdir
+    heavy = ("numpy", "pyarrow", "matplotlib", "PIL", "pandas")
+    script = ("import sys\nfrom flows.cli import main\n"
+              "status = main(['--preset', 'fast'])\n"
+              f"print('loaded:', sorted(m for m in {heavy!r} if m in sys.modules))\n"
+              "sys.exit(status)")
+    done = subprocess.run([sys.executable, "-c", script], cwd=folder, env=env, text=True,
+                          capture_output=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert dict(STAGE_LINE.findall(done.stdout)) == dict.fromkeys(stage_names(), "cached")
+    assert "loaded: []" in done.stdout
+
+
 def test_predict_with_the_latest_weights(workdir) -> None:
     folder, _ = workdir
     parquet = folder / "artifacts" / "mnist" / "parquet"
