@@ -27,8 +27,8 @@ def training_code_digest() -> str:
     return module_code_digest(TRAINING_MODULE)[0]
 
 
-def record_training(artifacts_dir: Path, *, kind: str, dataset: str, parameters: Mapping[str, Any],
-                    data: Manifest, metrics: Mapping[str, Any], cached: bool,
+def record_training(artifacts_dir: Path, *, kind: str, data: Manifest,
+                    parameters: Mapping[str, Any], metrics: Mapping[str, Any], cached: bool,
                     model_dir: Path, once: bool = False, **extra: Any) -> dict[str, Any]:
     """Append one line for a training on the splits of the preprocess manifest ``data`` to
     ``<artifacts>/ledger.jsonl``; return the entry.
@@ -37,7 +37,7 @@ def record_training(artifacts_dir: Path, *, kind: str, dataset: str, parameters:
     folder, data and code). A sweep point killed after its line but before its cache record
     trains again on the next sweep; the same training must not be counted twice.
     """
-    entry = make_entry(kind=kind, run=flow_run.name or "", dataset=dataset,
+    entry = make_entry(kind=kind, run=flow_run.name or "", dataset=data.dataset,
                        parameters=parameters, data=data_digest(data.info["split_metadata"]),
                        code=training_code_digest(), versions=library_versions(),
                        metrics=metrics, cached=cached, model_dir=model_dir, **extra)
@@ -62,7 +62,7 @@ def record_main_run(artifacts_dir: Path, *, data: Manifest, preset: str, model_f
                     metrics: Mapping[str, Any], retrained: bool, **extra: Any) -> dict[str, Any]:
     """The main flow's line: its model's saved settings, scores, whether it trained, and
     ``extra`` fields (the gate's decision)."""
-    return record_training(artifacts_dir, kind="main", dataset=data.dataset, data=data,
+    return record_training(artifacts_dir, kind="main", data=data,
                            parameters=model_parameters(model_folder),
                            metrics=metrics, cached=not retrained, model_dir=model_folder,
                            preset=preset, **extra)

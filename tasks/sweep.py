@@ -109,8 +109,8 @@ def train_and_score_point(data: Manifest, config: TrainConfig,
     write_text_atomic(outputs["validation"], json.dumps(scores, indent=1))
     metrics = {"validation_accuracy": scores["accuracy"], "validation_loss": scores["loss"],
                "train_accuracy": history[-1]["train_accuracy"]}
-    record_training(data.root, kind="sweep", dataset=data.dataset,
-                    parameters=config.model_dump(mode="json"), data=data,
+    record_training(data.root, kind="sweep", data=data,
+                    parameters=config.model_dump(mode="json"),
                     metrics=metrics, cached=False, model_dir=out, once=True,
                     point=out.name)
     get_run_logger().info("point %s: validation accuracy %.4f in %.1f s", out.name,
@@ -223,9 +223,9 @@ def _ledger_cached_points(artifacts_dir: Path, data: Manifest, points: Sequence[
         if status == "cached":
             config_path = point.path("config")
             info = point.info
-            record_training(artifacts_dir, kind="sweep", dataset=data.dataset,
+            record_training(artifacts_dir, kind="sweep", data=data,
                             parameters=json.loads(config_path.read_text(encoding="utf-8")),
-                            data=data, cached=True, model_dir=config_path.parent,
+                            cached=True, model_dir=config_path.parent,
                             metrics={k: info[k] for k in ("validation_accuracy",
                                                           "validation_loss", "train_accuracy")},
                             point=info["point"])

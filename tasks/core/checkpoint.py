@@ -12,9 +12,7 @@ import numpy as np
 
 from tasks.core.atomic import atomic_path
 from tasks.core.errors import WeightsError
-from tasks.core.network import Params
-
-PARAM_NAMES = ("W_1", "b_1", "W_2", "b_2")
+from tasks.core.network import PARAM_NAMES, Params
 
 
 def save_params(params: Params, path: Path) -> Path:
