@@ -31,7 +31,7 @@ def _import_on_worker() -> float:
     started = time.perf_counter()
     import prefect  # noqa: F401
 
-    import tasks.sweep  # noqa: F401
+    import tasks.stages.sweep_point  # noqa: F401
     return time.perf_counter() - started
 
 
@@ -63,7 +63,7 @@ def main() -> int:
 
     from flows.sweep_flow import run_sweep
     from tasks.core.sweep import SearchSpace, parse_dimension
-    from tasks.sweep import SweepConfig
+    from tasks.sweep_config import SweepConfig
 
     artifacts = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     space = SearchSpace(dimensions=(parse_dimension("lr=0.001,0.002"),

@@ -28,11 +28,12 @@ from pathlib import Path
 from flows.options import (
     SWEEP_OWNS,
     add_artifacts_option,
-    add_cache_options,
     add_data_options,
-    add_retraining_options,
+    add_field_options,
+    add_run_options,
     add_training_options,
 )
+from tasks.config import DataConfig, ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
 from tasks.core.registry import DATASETS
 
@@ -89,23 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(parser: argparse.ArgumentParser, *, explain_flag: bool = True) -> None:
-    add_training_options(parser, preset_default="original")
-    add_data_options(parser)
-    add_cache_options(parser)
-    add_retraining_options(parser)
+    add_run_options(parser)
     if explain_flag:
         parser.add_argument("--explain", action="store_true",
                             help="the same as `mnist-flow explain`: run nothing")
 
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cron", required=True,
-                        help='when to retrain, as a cron expression, e.g. "0 3 * * 0"')
-    parser.add_argument("--timezone", default="UTC",
-                        help="IANA time zone the cron expression is read in (default: UTC)")
-    parser.add_argument("--name", default="scheduled-retraining",
-                        help="deployment name (default: %(default)s); trigger a run with "
-                             "`prefect deployment run 'mnist-flow/NAME'`")
+    add_field_options(parser, ServeOptions, defaults=True)
     _run_options(parser, explain_flag=False)
 
 
@@ -120,17 +112,10 @@ def _sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                         help="fixed settings by name, e.g. --set epochs=2 (the same as "
                              "--epochs 2)")
-    parser.add_argument("--validation-size", type=int, default=10_000,
-                        help="last N training rows held out to rank points (default: 10000)")
-    engine = parser.add_mutually_exclusive_group()
-    engine.add_argument("--dask", action="store_true",
-                        help="run points on a local Dask cluster (127.0.0.1); needs "
-                             "`pip install 'mnist-flow[dask]'`")
-    engine.add_argument("--dask-address", metavar="tcp://HOST:8786",
-                        help="run points on an existing Dask cluster; its workers must see "
-                             "the artifacts folder at the same path")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="threads, or local Dask worker processes (default: 2)")
+    sweep = parser.add_argument_group("the sweep")
+    add_field_options(sweep, SweepOptions, defaults=True)
+    sweep.add_argument("--dask", dest="engine", action="store_const", const="dask",
+                       help="the same as --engine dask")
     add_training_options(parser, preset_default="fast", exclude=SWEEP_OWNS)
     add_data_options(parser)
 
@@ -139,7 +124,8 @@ def _predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=None,
                         help="folder holding W_1.csv, b_1.csv, W_2.csv, b_2.csv (default: the "
                              "production model, ARTIFACTS/DATASET/production)")
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
+    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
+                        choices=sorted(DATASETS),
                         help="whose production model to use (default: mnist)")
     add_artifacts_option(parser)
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -149,8 +135,6 @@ def _predict_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _history_options(parser: argparse.ArgumentParser) -> None:
-    from flows.options import add_artifacts_option
-
     parser.add_argument("-n", "--last", type=int, default=10,
                         help="how many runs to show (default: 10)")
     parser.add_argument("--kind", choices=("main", "sweep"),

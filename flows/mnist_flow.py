@@ -18,17 +18,20 @@ if __name__ == "__main__":  # before Prefect is imported: the entry point sets t
     sys.exit(main())
 
 import argparse
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from prefect.runtime import flow_run
 
 from flows.config_flow import config_flow
+from tasks import pipeline
 from tasks.config import FlowConfig
-from tasks.core.atomic import remove_stale_temps
+from tasks.engine.atomic import remove_stale_temps
+from tasks.engine.runner import StageRunner
 from tasks.layout import Layout
-from tasks.report import publish
-from tasks.runner import StageRunner
-from tasks.stages import STAGES, stage_names
+
+if TYPE_CHECKING:
+    from tasks.engine.cache import Verdict
 
 
 @config_flow(name="mnist-flow", log_prints=False)
@@ -37,12 +40,12 @@ def mnist_flow(config: FlowConfig = FlowConfig()) -> dict[str, Any]:  # noqa: B0
     config.training()  # invalid settings fail before any stage starts
     layout = Layout.of(config)
     remove_stale_temps(layout.root)  # left by a run killed mid-write
-    runner = StageRunner(layout, forced=config.forced_stages(stage_names()), verify=config.verify)
-    done = runner.run_all(STAGES, config)
-    published = publish(layout.root, config.preset, done["preprocess"], done["train"],
-                        done["evaluate"], done["export"], done["promote"], runner.records)
-    return {**published, "stages": runner.records, "flow_run_id": flow_run.id}
-
+    runner = StageRunner(layout, forced=config.forced_stages(pipeline.stage_names()),
+                         verify=config.verify)
+    done = runner.run_all(pipeline.MAIN, config)
+    return {**done[pipeline.MAIN[-1].name],
+            "stages": [asdict(outcome) for outcome in runner.outcomes],
+            "flow_run_id": flow_run.id}
 
 
 # ---------------------------------------------------------------- the subcommands
@@ -61,12 +64,24 @@ def run_command(args: argparse.Namespace) -> None:
 def explain_command(args: argparse.Namespace) -> None:
     """``mnist-flow explain``: each stage's verdict, running nothing."""
     from flows.options import config_from_args
-    from tasks.explain import explain, verification_line
 
-    config = config_from_args(args)
-    print(verification_line(config))
-    for verdict in explain(config):
-        print(verdict)
+    for line in explain_lines(config_from_args(args)):
+        print(line)
+
+
+def explain_lines(config: FlowConfig) -> list[str]:
+    """What ``mnist-flow explain`` prints for ``config``: the check, then a line per stage."""
+    from tasks.engine.explain import verification_line
+
+    return [verification_line(config.verify), *map(str, explain_run(config))]
+
+
+def explain_run(config: FlowConfig) -> list[Verdict]:
+    """What a run of ``config`` would do, stage by stage (runs nothing)."""
+    from tasks.engine.explain import explain
+
+    return explain(pipeline.MAIN, config, Layout.of(config),
+                   forced=config.forced_stages(pipeline.stage_names()), verify=config.verify)
 
 
 def print_summary(result: dict[str, Any], dashboard: str | None) -> None:

@@ -1,9 +1,13 @@
 """Command-line options generated from the config models: one source for every option.
 
-An option's type, choices, bounds and help text are read from its pydantic field
-(:class:`TrainConfig`, :class:`DataConfig`, :class:`FlowConfig`), so ``mnist-flow run --help``
-and ``mnist-flow sweep --help`` say the same words for the same option, and a field added to a
-model is one more option with no table to update. Nothing here imports Prefect.
+An option's flag, type, choices, bounds, help text and default are read from its pydantic field
+(:class:`TrainConfig`, the sections of :class:`FlowConfig`, :class:`SweepOptions`,
+:class:`ServeOptions`), so ``mnist-flow run --help`` and ``mnist-flow sweep --help`` say the
+same words for the same option, and a field added to a model is one more option, one more
+entry of the flow's parameter schema and (through the stage that reads its section) one more
+input of a cache key, with no table to update. A field's ``json_schema_extra`` may name its
+``flag`` (``--promote-tolerance``), ``metavar`` or ``enum`` (the choices). Options are unset
+(None) unless given, so every default is the model's. Nothing here imports Prefect.
 """
 
 from __future__ import annotations
@@ -19,9 +23,8 @@ from typing import Any, TypeVar
 import annotated_types
 from pydantic import BaseModel, ValidationError
 
-from tasks.config import DataConfig, FlowConfig, RetrainingConfig
+from tasks.config import FlowConfig
 from tasks.core.errors import ConfigError, describe_validation_error
-from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
 
 _METAVARS = {int: "N", float: "X"}
@@ -45,6 +48,16 @@ def _value_type(annotation: Any) -> tuple[type, tuple[str, ...]]:
     return annotation, ()
 
 
+def _extra(model: type[BaseModel], name: str) -> dict[str, Any]:
+    extra = model.model_fields[name].json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def field_flag(model: type[BaseModel], name: str) -> str:
+    """The option of field ``name``: its ``flag`` extra, else ``--name-with-dashes``."""
+    return str(_extra(model, name).get("flag", flag(name)))
+
+
 def field_help(model: type[BaseModel], name: str, *, default: bool = False) -> str:
     """The field's description, its bounds, and (``default``) its default, argparse-escaped."""
     field = model.model_fields[name]
@@ -52,23 +65,44 @@ def field_help(model: type[BaseModel], name: str, *, default: bool = False) -> s
               for type_, sign in _BOUNDS if isinstance(m, type_)]
     text = (field.description or "").rstrip(".")
     text += f" ({', '.join(bounds)})" if bounds else ""
-    if default and field.default is not None:
+    if default and field.default is not None and not field.is_required():
         text += f" (default: {field.default})"
     return text.replace("%", "%%")
 
 
-def add_field_options(group: Any, model: type[BaseModel], names: Iterable[str], *,
-                      defaults: bool = False) -> None:
-    """One option per field of ``model`` in ``names``, unset (None) unless given."""
-    for name in names:
-        kind, choices = _value_type(model.model_fields[name].annotation)
-        group.add_argument(flag(name), dest=name, type=kind, choices=choices or None,
-                           metavar=None if choices else _METAVARS.get(kind),
-                           help=field_help(model, name, default=defaults))
+def add_field_options(group: Any, model: type[BaseModel], names: Iterable[str] | None = None,
+                      *, defaults: bool = False, exclude: Iterable[str] = (),
+                      preset: bool = False) -> None:
+    """One option per field of ``model`` (those in ``names``, all by default, less
+    ``exclude``), unset (None) unless given, or (``preset``) set to the field's default; a
+    field without a default is a required option. ``defaults``: the help names the default."""
+    for name in names if names is not None else model.model_fields:
+        if name in exclude:
+            continue
+        field, extra = model.model_fields[name], _extra(model, name)
+        kind, choices = _value_type(field.annotation)
+        choices = choices or tuple(extra.get("enum", ()))
+        options: dict[str, Any] = {"dest": name, "help": field_help(model, name, default=defaults)}
+        if kind is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(type=kind, choices=choices or None,
+                           metavar=None if choices else extra.get("metavar", _METAVARS.get(kind)))
+        if field.is_required():
+            options["required"] = True
+        elif preset:
+            options["default"] = field.default
+        group.add_argument(field_flag(model, name), **options)
 
 
 # ---------------------------------------------------------------- the shared option groups
 SWEEP_OWNS = ("validation_size",)  # a sweep's own option: the points' held-out rows
+
+
+def _sections(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of ``model`` that are sections (models of their own), by name."""
+    return {name: field.annotation for name, field in model.model_fields.items()
+            if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)}
 
 
 def add_training_options(parser: argparse.ArgumentParser, *, preset_default: str,
@@ -79,27 +113,32 @@ def add_training_options(parser: argparse.ArgumentParser, *, preset_default: str
                         help="training preset (default: %(default)s). "
                              + presets.replace("%", "%%"))
     group = parser.add_argument_group("training settings (each overrides the preset)")
-    add_field_options(group, TrainConfig,
-                      [n for n in TrainConfig.model_fields if n not in exclude])
+    add_field_options(group, TrainConfig, exclude=exclude)
+
+
+def add_section_options(parser: argparse.ArgumentParser, section: str) -> Any:
+    """One option per field of the FlowConfig section ``section`` (``data``, ``retraining``),
+    in a group titled by the section model; returns the group."""
+    model = _sections(FlowConfig)[section]
+    group = parser.add_argument_group(model.model_config.get("title") or section)
+    add_field_options(group, model, defaults=True)
+    return group
 
 
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Which data, from where, and where every output goes: the same for every subcommand."""
-    group = parser.add_argument_group("data and outputs")
-    group.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
-                       help=field_help(DataConfig, "dataset", default=True))
-    add_field_options(group, DataConfig, ("mirror", "timeout", "retries"), defaults=True)
-    add_artifacts_option(group)
+    add_artifacts_option(add_section_options(parser, "data"))
 
 
 def add_artifacts_option(group: Any) -> None:
-    group.add_argument("--artifacts-dir", type=Path, default=Path("artifacts"), metavar="DIR",
-                       help=field_help(FlowConfig, "artifacts_dir", default=True))
+    """``--artifacts-dir``, always set (to FlowConfig's default unless given): every
+    subcommand reads or writes there."""
+    add_field_options(group, FlowConfig, ("artifacts_dir",), defaults=True, preset=True)
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
-    """``--force`` (its choices are the stage table's names) and ``--verify``."""
-    from tasks.stages import stage_names  # the stage table imports the tasks, hence Prefect
+    """``--force`` (its choices are the pipeline's cached stages) and ``--verify``."""
+    from tasks.pipeline import stage_names  # the stage modules import Prefect
 
     names = stage_names()
     parser.add_argument("--force", choices=names, metavar="STAGE",
@@ -107,31 +146,35 @@ def add_cache_options(parser: argparse.ArgumentParser) -> None:
     add_field_options(parser, FlowConfig, ("verify",), defaults=True)
 
 
-def add_retraining_options(parser: argparse.ArgumentParser) -> None:
-    """``--incoming``, ``--promote``, ``--promote-tolerance``: new images and the gate."""
-    group = parser.add_argument_group("retraining (docs/retraining.md)")
-    group.add_argument("--incoming", type=Path, metavar="DIR",
-                       help=field_help(RetrainingConfig, "incoming"))
-    add_field_options(group, RetrainingConfig, ("promote",), defaults=True)
-    group.add_argument("--promote-tolerance", dest="tolerance", type=float, metavar="X",
-                       help=field_help(RetrainingConfig, "tolerance", default=True))
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Everything a run of the flow takes: training, every FlowConfig section, the cache."""
+    add_training_options(parser, preset_default="original")
+    add_data_options(parser)
+    add_cache_options(parser)
+    for section in _sections(FlowConfig):
+        if section not in ("train", "data"):
+            add_section_options(parser, section)
 
 
 # ---------------------------------------------------------------- options → config
+def given(args: argparse.Namespace, model: type[BaseModel]) -> dict[str, Any]:
+    """The fields of ``model`` that the options set (not None)."""
+    return {name: getattr(args, name) for name in model.model_fields
+            if getattr(args, name, None) is not None}
+
+
 def flow_document(args: argparse.Namespace, fixed: dict[str, Any] | None = None,
                   ) -> dict[str, Any]:
     """The FlowConfig the options describe, as a document to validate; ``fixed`` training
     settings (a sweep's ``--set``) go under the options."""
-    train = {**(fixed or {}), **{name: getattr(args, name) for name in TrainConfig.model_fields
-                                 if getattr(args, name, None) is not None}}
-    data = {name: getattr(args, name) for name in DataConfig.model_fields
-            if getattr(args, name, None) is not None}
-    retraining = {name: getattr(args, name) for name in RetrainingConfig.model_fields
-                  if getattr(args, name, None) is not None}
-    return {"preset": args.preset, "train": train, "data": data,
-            "artifacts_dir": args.artifacts_dir, "retraining": retraining,
-            **{name: getattr(args, name) for name in ("force", "verify")
-               if getattr(args, name, None) is not None}}
+    sections = _sections(FlowConfig)
+    document: dict[str, Any] = {name: given(args, model) for name, model in sections.items()
+                                if name != "train"}
+    document["train"] = {**(fixed or {}), **given(args, TrainConfig)}
+    scalars = {name for name in FlowConfig.model_fields if name not in sections}
+    document.update({name: value for name, value in vars(args).items()
+                     if name in scalars and value is not None})
+    return document
 
 
 def config_from_args(args: argparse.Namespace) -> FlowConfig:

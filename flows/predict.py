@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from tasks.core.errors import DataError
+from tasks.layout import Layout
 
 
 def _test_file(data_dir: Path) -> Path:
@@ -36,7 +37,7 @@ def weights_dir(args: argparse.Namespace) -> Path:
     """``--weights``, else the production model; DataError when there is none yet."""
     if args.weights is not None:
         return args.weights
-    production = args.artifacts_dir / args.dataset / "production"
+    production = Layout(Path(args.artifacts_dir).resolve(), args.dataset).production_link
     if not production.is_dir():
         raise DataError(f"no production model at {production} yet: run the pipeline "
                         f"(mnist-flow --artifacts-dir {args.artifacts_dir}), whose first "

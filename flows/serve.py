@@ -28,13 +28,13 @@ from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_URL
 from pydantic import ValidationError
 
-from tasks.config import FlowConfig
+from tasks.config import FlowConfig, ServeOptions
 from tasks.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 FLOW_NAME = "mnist-flow"
-DEFAULT_NAME = "scheduled-retraining"
+DEFAULT_NAME = ServeOptions.model_fields["name"].default
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -118,8 +118,11 @@ def serve(config: FlowConfig, *, name: str, cron: str, timezone: str) -> None:
 
 def serve_command(args: argparse.Namespace) -> None:
     """``mnist-flow serve``: register the deployment and serve it until Ctrl-C."""
-    from flows.options import config_from_args
+    from flows.options import config_from_args, given, validate
+    from tasks.config import ServeOptions
 
-    serve(config_from_args(args), name=args.name, cron=args.cron, timezone=args.timezone)
+    options = validate(ServeOptions, given(args, ServeOptions))
+    serve(config_from_args(args), name=options.name, cron=options.cron,
+          timezone=options.timezone)
     # prefect.serve catches Ctrl-C itself and returns: end like every other subcommand.
     raise KeyboardInterrupt

@@ -23,6 +23,7 @@ if __name__ == "__main__":  # before Prefect is imported: the entry point sets t
 import argparse
 import contextlib
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 from prefect import flow
@@ -31,17 +32,15 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from threadpoolctl import threadpool_limits
 
-from tasks.core.atomic import remove_stale_temps
+from tasks import pipeline
 from tasks.core.errors import ConfigError
 from tasks.core.sweep import SearchSpace, parse_dimension, parse_value
+from tasks.engine.atomic import remove_stale_temps
+from tasks.engine.runner import StageRunner
 from tasks.layout import Layout
-from tasks.runner import Stage, StageRunner
-from tasks.stages import STAGES, stage_names
-from tasks.sweep import SweepConfig, finish_sweep, sweep_dir, train_point
-
-# The sweep's own stage: one per point, fed the preprocess manifest like `train`.
-POINT = Stage("sweep-point", train_point, upstream={"data": "preprocess"},
-              outputs=("params", "history", "config", "validation"))
+from tasks.stages.finish_sweep import finish_sweep
+from tasks.stages.sweep_point import sweep_point
+from tasks.sweep_config import SweepConfig
 
 
 @flow(name="mnist-sweep", log_prints=False)
@@ -51,13 +50,12 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
     points = config.point_configs()
     remove_stale_temps(layout.root)  # left by a run killed mid-write
     stages = StageRunner(layout)
-    data_stages = STAGES[:stage_names().index("preprocess") + 1]
-    data = stages.run_all(data_stages, config.base)["preprocess"]
-    point_task = stages.configure(POINT)
-    points_root = sweep_dir(layout.root, layout.dataset) / "points"
-    inputs = [{"data": data, "config": c, "points_root": points_root} for c in points]
+    data = stages.run_all(pipeline.DATA, config.base)[sweep_point.upstream["data"]]
+    point_task = stages.configure(sweep_point)
+    inputs = [{"data": data, "config": c, "points_root": layout.sweep_points_dir}
+              for c in points]
     for point_inputs in inputs:
-        stages.prepare(POINT, point_inputs)  # a damaged point's record is dropped: it reruns
+        stages.prepare(sweep_point, point_inputs)  # a damaged point's record is dropped
     # One BLAS thread for the whole sweep: threads entering and leaving training's own limit
     # in any order then never leave a neighbour with spinning BLAS threads.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -71,10 +69,11 @@ def sweep_flow(config: SweepConfig) -> dict[str, Any]:
         raise ConfigError(f"{len(failed)} of {len(points)} sweep points failed; first: "
                           f"{config_text.model_dump(exclude_defaults=True)}: {state.message}")
     statuses = ["cached" if s.name == "Cached" else "ran" for s in states]
-    manifests = [stages.manifest(s.result()) for s in states]
+    manifests = [sweep_point.check_outputs(stages.manifest(s.result())) for s in states]
     finished = finish_sweep(layout.root, data, config.space.names, manifests, statuses)
     return {**finished, "statuses": statuses, "engine": describe_engine(config),
-            "data_stages": stages.records, "flow_run_id": flow_run.id}
+            "data_stages": [asdict(outcome) for outcome in stages.outcomes],
+            "flow_run_id": flow_run.id}
 
 
 def make_task_runner(config: SweepConfig) -> TaskRunner[Any]:
@@ -133,7 +132,8 @@ def _api_shared_with_workers(config: SweepConfig) -> Iterator[None]:
 # ---------------------------------------------------------------- the subcommand
 def config_from_args(args: argparse.Namespace) -> SweepConfig:
     """The SweepConfig the options describe; ConfigError naming the option if invalid."""
-    from flows.options import check_artifacts_dir, flow_document, validate
+    from flows.options import check_artifacts_dir, flow_document, given, validate
+    from tasks.config import SweepOptions
 
     fixed = {}
     for item in args.set:
@@ -146,8 +146,7 @@ def config_from_args(args: argparse.Namespace) -> SweepConfig:
         "base": flow_document(args, fixed),
         "space": SearchSpace(dimensions=dimensions, mode="random" if args.random else "grid",
                              draws=args.random, seed=args.draw_seed),
-        "validation_size": args.validation_size, "workers": args.workers,
-        "engine": "dask" if args.dask else "threads", "dask_address": args.dask_address})
+        **given(args, SweepOptions)})
     config.point_configs()  # every point must be a valid training before anything starts
     check_artifacts_dir(config.base.artifacts_dir)
     return config

@@ -43,9 +43,10 @@ TrainOverrides = create_model(
 class DataConfig(BaseModel):
     """Where the dataset comes from."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, title="data and outputs")
 
-    dataset: str = Field("mnist", description="Dataset to train on.")
+    dataset: str = Field("mnist", description="Dataset to train on.",
+                         json_schema_extra={"enum": sorted(DATASETS)})
     mirror: str | None = Field(
         None, description=f"One mirror to use instead of the defaults: an http(s):// or file:// "
         f"URL, or a folder holding the four .gz files. Unset: the dataset's variable "
@@ -78,18 +79,25 @@ class DataConfig(BaseModel):
 class RetrainingConfig(BaseModel):
     """New labelled images and the gate that decides what reaches production."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True,
+                              title="retraining (docs/retraining.md)")
 
     incoming: Path | None = Field(
         None, description="Intake folder of new labelled images, <incoming>/<class>/<name>.png "
         "(ImageFolder layout). Unset: <artifacts_dir>/<dataset>/incoming. Missing or empty: "
-        "no new data.")
+        "no new data.", json_schema_extra={"metavar": "DIR"})
     promote: Literal["if-better", "always", "never"] = Field(
         "if-better", description="When a new model replaces production: if-better (accuracy "
         "at least production's minus the tolerance), always, or never.")
     tolerance: float = Field(
         0.0, ge=0, le=1, description="Accuracy (a fraction) a new model may lose against "
-        "production and still be promoted under if-better, e.g. 0.002 for 0.2 points.")
+        "production and still be promoted under if-better, e.g. 0.002 for 0.2 points.",
+        json_schema_extra={"flag": "--promote-tolerance"})
+
+    def gate(self) -> RetrainingConfig:
+        """The settings the promotion gate reads: all but the intake folder, so a new field
+        here enters the gate's cache key by itself, and a moved intake folder does not."""
+        return self.model_copy(update={"incoming": None})
 
 
 class FlowConfig(BaseModel):
@@ -102,7 +110,8 @@ class FlowConfig(BaseModel):
         default_factory=TrainOverrides, description="Overrides of single preset settings.")
     data: DataConfig = Field(default_factory=DataConfig)
     retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
-    artifacts_dir: Path = Field(Path("artifacts"), description="Root of every output.")
+    artifacts_dir: Path = Field(Path("artifacts"), description="Root of every output.",
+                                json_schema_extra={"metavar": "DIR"})
     force: str | None = Field(
         None, description="Rerun this stage and every stage after it, ignoring the cache.")
     verify: Literal["stat", "full"] = Field(
@@ -126,11 +135,38 @@ class FlowConfig(BaseModel):
 
     def forced_stages(self, names: Sequence[str]) -> tuple[str, ...]:
         """The stage named by ``force`` and every stage after it, in the run order ``names``
-        (the stage table's, which imports this module)."""
+        (the pipeline's cached stages, :func:`tasks.pipeline.stage_names`)."""
         if self.force is None:
             return ()
         if self.force not in names:
             raise ConfigError(f"invalid configuration: force: unknown stage {self.force!r}; "
                               f"known: {', '.join(names)}")
         return tuple(names[list(names).index(self.force):])
+
+
+class SweepOptions(BaseModel):
+    """A sweep's own options (the rest of a sweep is a run's config and a search space)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    validation_size: int = Field(10_000, ge=1, description="Last N training rows held out to "
+                                 "rank points on; the test set is never used to choose.")
+    engine: Literal["threads", "dask"] = Field(
+        "threads", description="Where points run: a thread pool, or a local Dask cluster on "
+        "127.0.0.1 (needs `pip install 'mnist-flow[dask]'`).")
+    dask_address: str | None = Field(
+        None, description="An existing Dask scheduler (tcp://HOST:8786) to run points on; its "
+        "workers must see the artifacts folder at the same path.")
+    workers: int = Field(2, ge=1, le=256, description="Threads, or local Dask worker processes.")
+
+
+class ServeOptions(BaseModel):
+    """How ``mnist-flow serve`` schedules the flow."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cron: str = Field(description='When to retrain, as a cron expression, e.g. "0 3 * * 0".')
+    timezone: str = Field("UTC", description="IANA time zone the cron expression is read in.")
+    name: str = Field("scheduled-retraining", min_length=1, description="Deployment name; "
+                      "trigger a run with `prefect deployment run 'mnist-flow/NAME'`.")
 

@@ -6,7 +6,10 @@
       <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
       <dataset>/incoming/<class>/*.png  new labelled images (default intake folder)
       <dataset>/intake/<digest>/  incoming.parquet, holdout.parquet, manifest.json
-      <dataset>/production -> promoted/<id>  the production model (production.json beside)
+      <dataset>/production -> promoted/<id>  the production model (production.json beside;
+                            the names are tasks.core.promotion's)
+      <dataset>/sweep/      points/<id>/, champions/<id>/, leaderboard.csv (the last sweep)
+      <dataset>/champion -> sweep/champions/<id>   the sweep's champion
       latest -> <dataset>/models/<id>   the last successful run
       <dataset>/.cache/     one JSON record per stage run (Prefect's, holding our manifest), locks
       ledger.jsonl          one line per training run, every dataset (``... history``)
@@ -16,25 +19,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tasks.cache import cache_root_for
-from tasks.config import FlowConfig
+from tasks.engine.layout import StoreLayout
 
 
 @dataclass(frozen=True)
-class Layout:
+class Layout(StoreLayout):
     """The folders of one artifacts directory for one dataset (absolute paths)."""
 
-    root: Path
-    dataset: str
-
     @classmethod
-    def of(cls, config: FlowConfig) -> Layout:
+    def of(cls, config: Any) -> Layout:
+        """The layout of a :class:`tasks.config.FlowConfig` (its artifacts folder and
+        dataset); typed loosely so that stage modules importing this one stay out of
+        ``tasks.config``'s code digest."""
         return cls(Path(config.artifacts_dir).resolve(), config.data.dataset)
-
-    @property
-    def dataset_dir(self) -> Path:
-        return self.root / self.dataset
 
     @property
     def raw_dir(self) -> Path:
@@ -58,5 +57,32 @@ class Layout:
         return self.dataset_dir / "intake"
 
     @property
-    def cache_root(self) -> Path:
-        return cache_root_for(self.root, self.dataset)
+    def production_link(self) -> Path:
+        """``<dataset>/production``: the promoted model (``tasks.core.promotion.POINTER``;
+        the pure gate takes the dataset folder and keeps the name, a test ties the two)."""
+        return self.dataset_dir / "production"
+
+    @property
+    def production_record(self) -> Path:
+        return self.dataset_dir / "production.json"
+
+    @property
+    def latest_link(self) -> Path:
+        """``artifacts/latest``: the last successful run's model folder, any dataset."""
+        return self.root / "latest"
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.dataset_dir / "sweep"
+
+    @property
+    def sweep_points_dir(self) -> Path:
+        return self.sweep_dir / "points"
+
+    @property
+    def champions_dir(self) -> Path:
+        return self.sweep_dir / "champions"
+
+    @property
+    def champion_link(self) -> Path:
+        return self.dataset_dir / "champion"

@@ -13,9 +13,9 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
-from tasks.cache_key import library_versions, module_code_digest
 from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry, read_entries
-from tasks.manifest import Manifest
+from tasks.engine.cache_key import library_versions, module_code_digest
+from tasks.engine.manifest import Manifest
 
 # The module of ``train_network``, named rather than imported: a run served from cache writes
 # its ledger line without loading numpy (a test checks the name).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.engine.manifest import Manifest
 from tasks.handover import keep_split, kept_split
-from tasks.manifest import Manifest
 
 if TYPE_CHECKING:
     from tasks.handover import Split

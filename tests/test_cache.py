@@ -12,10 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cache import CacheStore, judge
-from tasks.cache_key import clear_code_cache, code_digest, describe_change, stage_key, to_jsonable
 from tasks.core.train_config import get_preset
-from tasks.manifest import Manifest, Output
+from tasks.engine.cache import CacheStore, judge
+from tasks.engine.cache_key import (
+    clear_code_cache,
+    code_digest,
+    describe_change,
+    stage_key,
+    to_jsonable,
+)
+from tasks.engine.manifest import Manifest, Output
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def test_an_edit_of_a_module_the_task_cannot_reach_leaves_the_code_key_alone(
 
 
 def test_imports_are_found_in_every_form(fake_project: Path) -> None:
-    from tasks.cache_key import project_closure
+    from tasks.engine.cache_key import project_closure
 
     (fake_project.parent / "zz_forms.py").write_text(textwrap.dedent("""
         import tasks.core.zz_helper as helper_module
@@ -123,21 +129,28 @@ def test_paths_in_the_key_are_relative_to_the_artifacts_folder(tmp_path: Path) -
     assert one[1]["parameters"]["out_dir"] == "<artifacts>/mnist"
 
 
-def test_a_content_parameter_keys_on_the_folder_files(tmp_path: Path) -> None:
-    def stage(inbox: Path) -> None:
-        del inbox
+def test_the_intake_keys_on_its_folder_content_not_its_path(tmp_path: Path) -> None:
+    from tasks.config import FlowConfig
+    from tasks.layout import Layout
+    from tasks.stages.intake import intake
 
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "batch.csv").write_text("1,2\n")
+    layout = Layout(tmp_path / "artifacts", "mnist")
 
-    def key() -> str:
-        return stage_key("s", stage, {"inbox": inbox}, content=("inbox",))[0]
+    def key(folder: Path) -> str:
+        config = FlowConfig(retraining={"incoming": folder})
+        return stage_key("intake", intake.task.fn, intake.parameters(config, layout),
+                         exclude=intake.unkeyed, root=layout.root)[0]
 
-    before = key()
-    assert key() == before
-    (inbox / "batch.csv").write_text("1,3\n")
-    assert key() != before
+    inbox = tmp_path / "inbox" / "3"
+    inbox.mkdir(parents=True)
+    (inbox / "a.png").write_bytes(b"1,2")
+    before = key(inbox.parent)
+    assert key(inbox.parent) == before
+    copy = tmp_path / "copy"
+    shutil.copytree(inbox.parent, copy)
+    assert key(copy) == before  # another folder with the same files: the same key
+    (inbox / "a.png").write_bytes(b"1,3")
+    assert key(inbox.parent) != before
 
 
 def _manifest(root: Path, **files: bytes) -> Manifest:
@@ -191,7 +204,7 @@ def _write_record(store: CacheStore, key: str, result: str, serializer: dict) ->
 
 
 def test_a_record_must_be_plain_json_of_a_manifest(tmp_path: Path) -> None:
-    from tasks.cache import _JSON_SERIALIZER
+    from tasks.engine.cache import _JSON_SERIALIZER
 
     store = CacheStore(tmp_path, "mnist")
     manifest = _manifest(tmp_path, a=b"x")
@@ -205,7 +218,7 @@ def test_a_record_must_be_plain_json_of_a_manifest(tmp_path: Path) -> None:
 
 
 def test_judge_names_the_reason_a_stage_runs(tmp_path: Path) -> None:
-    from tasks.cache import _JSON_SERIALIZER
+    from tasks.engine.cache import _JSON_SERIALIZER
 
     def stage(lr: float) -> None:
         del lr
@@ -237,7 +250,7 @@ def test_describe_change_names_parameters_inputs_and_code_modules() -> None:
 
 
 def test_a_restored_output_is_rehashed_once_then_trusted_by_its_new_stat(tmp_path: Path) -> None:
-    from tasks.cache import _JSON_SERIALIZER
+    from tasks.engine.cache import _JSON_SERIALIZER
 
     manifest = _manifest(tmp_path, a=b"x")
     store = CacheStore(tmp_path, "mnist")
@@ -256,7 +269,7 @@ def test_the_key_records_the_installed_library_versions() -> None:
     """Read from each library's metadata header, as importlib.metadata.version() reads it."""
     from importlib import metadata
 
-    from tasks.cache_key import VERSIONED_LIBRARIES, library_versions
+    from tasks.engine.cache_key import VERSIONED_LIBRARIES, library_versions
 
     versions = library_versions()
     for name in VERSIONED_LIBRARIES:

@@ -16,7 +16,7 @@ from flows.options import SWEEP_OWNS, config_from_args, flag
 from tasks.config import DataConfig
 from tasks.core.errors import ConfigError
 from tasks.core.train_config import TrainConfig
-from tasks.stages import stage_names
+from tasks.pipeline import stage_names
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FLOW_SCRIPT = REPO_ROOT / "flows" / "mnist_flow.py"
@@ -137,7 +137,7 @@ def test_importing_changes_no_environment_and_loads_no_pandas() -> None:
             "assert dict(os.environ) == before, 'flows.cli changed the environment'; "
             # threadpoolctl sets KMP_DUPLICATE_LIB_OK when imported: not ours to judge
             "import threadpoolctl, prefect; before = dict(os.environ); "
-            "import flows.mnist_flow, tasks.explain; "
+            "import flows.mnist_flow, tasks.engine.explain; "
             "assert 'pandas' not in sys.modules, 'a plain run imports pandas'; "
             "import flows.sweep_flow, flows.serve, flows.predict, flows.history; "
             "assert dict(os.environ) == before, 'importing changed the environment'")

@@ -27,14 +27,14 @@ def test_importing_the_flow_loads_no_compute_library() -> None:
 
 
 def test_the_names_the_stage_table_spells_out_are_the_modules_constants() -> None:
-    """tasks.stages and tasks.ledger name what they would otherwise import with numpy."""
+    """The export stage and tasks.ledger name what they would otherwise import with numpy."""
     from tasks.core.network import PARAM_NAMES
     from tasks.core.plots import PLOT_NAMES
     from tasks.core.train import train_network
     from tasks.ledger import TRAINING_MODULE
-    from tasks.stages import stage
+    from tasks.stages.export import export
 
-    assert stage("export").outputs == (*PARAM_NAMES, *PLOT_NAMES, "report.md")
+    assert export.outputs == (*PARAM_NAMES, *PLOT_NAMES, "report.md")
     assert train_network.__module__ == TRAINING_MODULE
 
 
@@ -42,10 +42,10 @@ def test_computing_every_stage_key_imports_no_project_module_or_heavy_library() 
     """The code key follows imports by reading sources: learning that `read_grayscale` is a
     function, not a module, must not import `tasks.core.images` (and Pillow) in a cached run."""
     script = ("import sys, flows.mnist_flow\n"
-              "from tasks.cache_key import code_digest\n"
-              "from tasks.stages import STAGES\n"
+              "from tasks.engine.cache_key import code_digest\n"
+              "from tasks.pipeline import MAIN\n"
               "before = set(sys.modules)\n"
-              "for stage in STAGES:\n"
+              "for stage in MAIN:\n"
               "    code_digest(stage.task.fn)\n"
               "print(sorted(set(sys.modules) - before))")
     assert _python_output(script) == "[]"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tasks.locks import FlockLockManager
+from tasks.engine.locks import FlockLockManager
 
 
 def test_a_lock_is_exclusive_until_released(tmp_path: Path) -> None:
@@ -22,7 +22,8 @@ def test_a_lock_is_exclusive_until_released(tmp_path: Path) -> None:
 
 def test_a_killed_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from tasks.locks import FlockLockManager;"
+        "import sys, time; from pathlib import Path; "
+        "from tasks.engine.locks import FlockLockManager;"
         f"m = FlockLockManager(Path({str(tmp_path)!r})); m.acquire_lock('k', 'dead');"
         "print('held', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"

@@ -54,9 +54,9 @@ def test_the_floor_script_has_one_task_per_stage_plus_publish() -> None:
     sys.path.insert(0, str(BENCH.parent))
     from bench_flow import empty_flow
 
-    from tasks.stages import STAGES
+    from tasks.pipeline import MAIN
 
     script = empty_flow()
     compile(script, "empty.py", "exec")
-    assert f"range({len(STAGES) + 1})" in script
+    assert f"range({len(MAIN)})" in script
     assert "{" not in script

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.core.atomic import atomic_path
 from tasks.core.errors import WeightsError
 from tasks.core.network import PARAM_NAMES, Params
+from tasks.engine.atomic import atomic_path
 
 
 def save_params(params: Params, path: Path) -> Path:

@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from tasks.core.atomic import sha256_bytes, write_bytes_atomic
 from tasks.core.errors import DataError
 from tasks.core.idx import IMAGE_SHAPE, N_CLASSES, parse_idx_images, parse_idx_labels
+from tasks.engine.atomic import sha256_bytes, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 

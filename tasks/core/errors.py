@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tasks.engine.errors import OutputError, UserError
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+__all__ = ["ConfigError", "DataError", "MnistFlowError", "OutputError", "TrainingDivergedError",
+           "WeightsError", "describe_validation_error"]
 
-class MnistFlowError(Exception):
-    """An error a user can act on; ``str(error)`` is the whole message."""
+# The engine's error type is the project's: the cache and the pointers raise it too.
+MnistFlowError = UserError
 
 
 class DataError(MnistFlowError):
@@ -32,10 +36,6 @@ class TrainingDivergedError(MnistFlowError):
 
 class WeightsError(MnistFlowError):
     """Exported weight files are missing or malformed."""
-
-
-class OutputError(MnistFlowError):
-    """An output cannot be written: the disk is full, or a folder is read-only or not ours."""
 
 
 def describe_validation_error(error: ValidationError, *, prefix: str = "") -> str:

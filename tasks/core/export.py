@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from tasks.core.atomic import write_text_atomic
 from tasks.core.errors import WeightsError
 from tasks.core.network import PARAM_NAMES, Params, param_shapes
+from tasks.engine.atomic import write_text_atomic
 
 _FORMATS = {np.dtype(np.float64): "%.17g", np.dtype(np.float32): "%.9g"}
 _FLOAT32_DIGITS = 9

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from tasks.core.atomic import atomic_path, sha256_file
 from tasks.core.errors import ConfigError, DataError
 from tasks.core.gunzip import BoundedGunzip, PayloadError
 from tasks.core.pace import (
@@ -40,6 +39,7 @@ from tasks.core.pace import (
     format_progress,
 )
 from tasks.core.registry import DatasetSpec, IdxFile
+from tasks.engine.atomic import atomic_path, sha256_file
 
 __all__ = ["DEADLINE_FACTOR", "MIN_RATE", "DownloadProgress", "fetch_dataset", "format_progress",
            "resolve_mirrors"]

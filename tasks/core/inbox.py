@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from tasks.core.atomic import sha256_file
+from tasks.engine.atomic import sha256_file
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 

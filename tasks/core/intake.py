@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.core.atomic import sha256_file, write_text_atomic
 from tasks.core.datasets import N_FEATURES, standardize_images, write_split
 from tasks.core.errors import DataError
 from tasks.core.inbox import MAX_FILE_BYTES, folder_digest, list_files
+from tasks.engine.atomic import sha256_file, write_text_atomic
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
 HOLDOUT_MODULUS = 10

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.core.atomic import atomic_path
 from tasks.core.errors import ConfigError, DataError
 from tasks.core.montage import as_square_images, label_tiles, montage, montage_axes
+from tasks.engine.atomic import atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -7,9 +7,9 @@
 Production is a *relative* symlink into a copy of the model's folder, so it survives moving or
 copying the whole artifacts folder (``mv``, ``cp -a``, ``rsync -a``) and the cache deleting a
 model folder; ``np.loadtxt("production/W_1.csv")`` reads through it like a folder. It is
-swapped atomically (a new link renamed over the old): a reader sees the old model or the new,
-never a mix. ``production.json`` is written (atomically) right after the swap and names the
-link's target, so a reader can check both agree.
+swapped atomically (a new link renamed over the old, :func:`tasks.engine.pointer.swap_pointer`):
+a reader sees the old model or the new, never a mix. ``production.json`` is written just before
+the swap, under the same lock, and names the link's target, so a reader can check both agree.
 
 Both models are scored on the same rows: the dataset's test split plus the intake holdout
 when there is one. Policies: ``if-better`` (the default) promotes when the candidate's accuracy
@@ -31,10 +31,10 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tasks.core.atomic import write_text_atomic
 from tasks.core.errors import ConfigError, MnistFlowError, OutputError
 from tasks.core.export import load_weights_csv
 from tasks.core.network import Params, predict
+from tasks.engine.pointer import swap_pointer
 
 Policy = Literal["if-better", "always", "never"]
 POLICIES: tuple[str, ...] = ("if-better", "always", "never")
@@ -205,28 +205,25 @@ def gate(dataset_dir: Path, candidate_dir: Path, sets: EvalSets, *, dataset: str
 
 
 def promote(dataset_dir: Path, candidate_dir: Path, record: PromotionRecord) -> Path:
-    """Copy the model's files into ``promoted/<id>``, swing ``production`` to it atomically,
-    then write ``production.json``. Returns the pointer's path."""
+    """Copy the model's files into ``promoted/<id>``, then swing ``production`` to it and write
+    ``production.json``, together under the pointer's lock. Returns the pointer's path."""
     dataset_dir, candidate_dir = Path(dataset_dir), Path(candidate_dir)
     target = Path(STORE) / candidate_dir.name
     try:
         _copy_model(candidate_dir, dataset_dir / target)
-        tmp_link = dataset_dir / f".{POINTER}.{os.getpid()}.tmp"
-        tmp_link.unlink(missing_ok=True)
-        os.symlink(target, tmp_link, target_is_directory=True)
-        os.replace(tmp_link, dataset_dir / POINTER)
     except OSError as error:
-        raise OutputError(f"cannot move {dataset_dir / POINTER} to {candidate_dir}: {error}; "
-                          f"make {dataset_dir} writable and remove anything else named "
-                          f"{POINTER} there, then run again") from None
+        raise OutputError(f"cannot copy {candidate_dir} into {dataset_dir / target}: "
+                          f"{error.strerror or error}; make {dataset_dir} writable, then run "
+                          f"again") from None
     info = Production(
         model=candidate_dir.name, path=target.as_posix(), source=str(candidate_dir),
         promoted_at=record.decided_at, reason=record.reason, policy=record.policy,
         accuracy=record.candidate_accuracy, test_accuracy=record.candidate_scores.get("test"),
         scores=record.candidate_scores, eval_sizes=record.eval_sizes,
         previous=record.production, previous_accuracy=record.production_accuracy)
-    write_text_atomic(dataset_dir / POINTER_JSON, json.dumps(asdict(info), indent=1))
-    return dataset_dir / POINTER
+    return swap_pointer(dataset_dir / POINTER, dataset_dir / target,
+                        record=dataset_dir / POINTER_JSON,
+                        record_text=json.dumps(asdict(info), indent=1))
 
 
 def record_dict(record: PromotionRecord) -> dict:

@@ -14,8 +14,8 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from tasks.core.atomic import atomic_path
 from tasks.core.errors import ConfigError
+from tasks.engine.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 

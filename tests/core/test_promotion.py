@@ -105,9 +105,10 @@ def test_something_else_named_production_is_an_output_error(tmp_path: Path, mode
                                                              sets) -> None:
     (tmp_path / "mnist" / "production" / "mine").mkdir(parents=True)
     (tmp_path / "mnist" / "production.json").write_text("{}")
-    with pytest.raises(OutputError, match="remove anything else named production"):
+    with pytest.raises(OutputError, match="production is a folder, not the symbolic link"):
         _gate(tmp_path, models["good"], sets)
     assert (tmp_path / "mnist" / "production" / "mine").is_dir()
+    assert (tmp_path / "mnist" / "production.json").read_text() == "{}"  # nothing half-moved
 
 
 @pytest.mark.parametrize(("candidate", "production", "tolerance", "outcome"), [
@@ -125,3 +126,13 @@ def test_bad_policy_or_tolerance() -> None:
         check_policy("sometimes", 0.0)
     with pytest.raises(ConfigError, match=r"tolerance -0\.1 is outside"):
         check_policy("if-better", -0.1)
+
+
+def test_the_layout_names_production_as_the_gate_does(tmp_path: Path) -> None:
+    from tasks.core.promotion import POINTER, POINTER_JSON
+    from tasks.layout import Layout
+
+    layout = Layout(tmp_path, "mnist")
+    assert layout.production_link == tmp_path / "mnist" / POINTER
+    assert layout.production_record == tmp_path / "mnist" / POINTER_JSON
+

@@ -62,7 +62,7 @@ def test_the_flow_and_a_sweep_word_one_problem_alike() -> None:
     """One merge and one formatter: the same bad setting reads the same from both."""
     from tasks.config import FlowConfig
     from tasks.core.sweep import Dimension, SearchSpace
-    from tasks.sweep import SweepConfig
+    from tasks.sweep_config import SweepConfig
 
     with pytest.raises(ConfigError) as flow_error:
         FlowConfig(preset="original", train={"optimizer": "adam"}).training()

@@ -14,10 +14,10 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from flows.cli import subcommand_parser
+from flows.mnist_flow import explain_run as explain
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
-from tasks.explain import explain
-from tasks.stages import STAGES, stage_names
+from tasks.pipeline import MAIN, stage_names
 from tests.e2e.conftest import QUICK_TRAIN, REPO_ROOT, statuses, with_changes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -70,13 +70,13 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
     assert "Nothing changed" not in output
     assert re.search(r"Reran train\b[^(;]*\(code changed in tasks\.splits\)", output)
 
-    _edit(repo / "tasks" / "report.py", '"updates": model.info["steps"]',
+    _edit(repo / "tasks" / "stages" / "export.py", '"updates": model.info["steps"]',
           '"updates (steps)": model.info["steps"]')
     after_summary, output = _run_copy(repo, artifacts, mnist_mirror)
     assert after_summary == {**ALL_CACHED, "export": "ran"}  # same weights: no new decision
-    assert re.search(r"Reran export\b[^(;]*\(code changed in tasks\.report\)", output)
+    assert re.search(r"Reran export\b[^(;]*\(code changed in tasks\.stages\.export\)", output)
 
-    _edit(repo / "tasks" / "model.py", "[:12]", "[:14]")
+    _edit(repo / "tasks" / "stages" / "train.py", "[:12]", "[:14]")
     after_model_dir, _ = _run_copy(repo, artifacts, mnist_mirror)
     assert after_model_dir == {"download": "cached", "preprocess": "cached",
                                "intake": "cached", "train": "ran", "evaluate": "ran",
@@ -139,10 +139,10 @@ def test_the_flow_the_explanation_and_force_follow_the_stage_table(
     force = next(a for a in subcommand_parser("run")._actions if a.dest == "force")
     assert tuple(force.choices) == stage_names()
     records = quick_config.artifacts_dir.resolve() / "mnist" / ".cache" / "records"
-    from tasks.cache import CacheStore
+    from tasks.engine.cache import CacheStore
 
     store = CacheStore(quick_config.artifacts_dir.resolve(), "mnist")
-    for stage in STAGES:
+    for stage in (s for s in MAIN if s.cached):
         (record,) = [p.name for p in records.glob(f"{stage.name}-*")]
         manifest, problem = store.read(record)
         assert problem is None and manifest is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from tasks.stages import stage_names
+from tasks.pipeline import stage_names
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
 STAGE_LINE = re.compile(r"^  (\w+) +(ran|cached) +[\d.]+ s$", re.MULTILINE)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from flows.mnist_flow import explain_run as explain
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
-from tasks.explain import explain
 from tests.e2e.conftest import with_train
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]

@@ -18,9 +18,9 @@ from prefect.settings import PREFECT_API_URL
 
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
-from tasks.core.atomic import sha256_file
 from tasks.core.registry import FASHION_MNIST, MNIST, DatasetSpec
-from tasks.stages import stage_names
+from tasks.engine.atomic import sha256_file
+from tasks.pipeline import stage_names
 from tests.e2e.conftest import QUICK_TRAIN, cli, statuses
 
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-import tasks.cache_key
+import tasks.engine.cache_key
 from flows.mnist_flow import mnist_flow
 from tasks.config import FlowConfig
-from tasks.stages import stage_names
+from tasks.pipeline import stage_names
 from tests.e2e.conftest import QUICK_TRAIN, cli, statuses, with_changes, with_train
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
@@ -83,18 +83,18 @@ def test_a_deleted_weight_file_reruns_export(quick_config: FlowConfig) -> None:
 def test_editing_the_code_a_stage_runs_reruns_that_stage(
         quick_config: FlowConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     mnist_flow(quick_config)
-    real_source = tasks.cache_key._module_source
+    real_source = tasks.engine.cache_key._module_source
 
     def edited(name: str) -> str:
         text = real_source(name)
         return text + "\nAN_EDIT = 1\n" if name == "tasks.core.optimizers" else text
 
-    monkeypatch.setattr(tasks.cache_key, "_module_source", edited)
-    tasks.cache_key.clear_code_cache()
+    monkeypatch.setattr(tasks.engine.cache_key, "_module_source", edited)
+    tasks.engine.cache_key.clear_code_cache()
     try:
         rerun = mnist_flow(quick_config)
     finally:
-        tasks.cache_key.clear_code_cache()
+        tasks.engine.cache_key.clear_code_cache()
     assert statuses(rerun)["preprocess"] == "cached"
     assert statuses(rerun)["train"] == "ran"
 

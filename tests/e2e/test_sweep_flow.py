@@ -13,7 +13,7 @@ from flows.mnist_flow import mnist_flow
 from flows.sweep_flow import run_sweep
 from tasks.core.ledger import ledger_path, read_entries
 from tasks.core.sweep import SearchSpace, parse_dimension
-from tasks.sweep import SweepConfig
+from tasks.sweep_config import SweepConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("prefect_server")]
 

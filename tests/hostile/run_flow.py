@@ -31,7 +31,7 @@ STALL_SECONDS = 300.0
 # stage -> (module the task takes it from, name of the core function that task calls). Most
 # tasks import their core module when they run, so the function is wrapped where it lives.
 STAGE_CALLS = {
-    "download": ("tasks.data", "fetch_dataset"),
+    "download": ("tasks.stages.download", "fetch_dataset"),
     "preprocess": ("tasks.core.datasets", "preprocess_splits"),
     "intake": ("tasks.core.intake", "run_intake"),
     "train": ("tasks.core.train", "train_network"),
@@ -59,7 +59,7 @@ def _disk_full(path: Path) -> None:
 
 
 def _inject_enospc(stage: str) -> None:
-    from tasks.core import atomic
+    from tasks.engine import atomic
 
     if stage == "preprocess":
         from tasks.core import datasets
@@ -86,7 +86,8 @@ def _inject_enospc(stage: str) -> None:
 
 
 def _stall_mid_parquet_write() -> None:
-    from tasks.core import atomic, datasets
+    from tasks.core import datasets
+    from tasks.engine import atomic
 
     def half_then_stall(destination: Path, data: Any) -> None:
         with atomic.atomic_path(destination) as tmp, open(tmp, "wb") as stream:

@@ -15,9 +15,9 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
 import flows.prefect_api
 from flows.mnist_flow import mnist_flow
-from tasks.cache import CacheStore
 from tasks.config import FlowConfig
 from tasks.core.fetch import _MirrorError, _NoDowngradeRedirectHandler
+from tasks.engine.cache import CacheStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

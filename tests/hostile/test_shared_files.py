@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tasks.core.atomic import write_text_atomic
 from tasks.core.errors import OutputError
 from tasks.core.ledger import append_entry
-from tasks.report import point_latest
+from tasks.engine.atomic import write_text_atomic
+from tasks.engine.pointer import swap_pointer
 from tests.hostile.conftest import run_flow
 
 TORN = '{"time": "2026-01-01T00:00:00+00:00", "kind": "main", "run": "kil'
@@ -90,10 +90,10 @@ def test_latest_replaced_by_a_folder_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "latest").mkdir()
     (tmp_path / "latest" / "mine.txt").write_text("a user's file")
     with pytest.raises(OutputError, match="latest") as caught:
-        point_latest(tmp_path, model)
+        swap_pointer(tmp_path / "latest", model)
     assert "symbolic link" in str(caught.value)
     assert (tmp_path / "latest" / "mine.txt").read_text() == "a user's file"
-    assert not list(tmp_path.glob(".latest.*")), "no staging link left behind"
+    assert not list(tmp_path.glob(".latest.*.tmp")), "no staging link left behind"
 
 
 def test_a_sweep_point_killed_after_training_is_recorded_once(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.stages import stage_names
+from tasks.pipeline import stage_names
 from tests.hostile.conftest import immutable, run_flow
 
 INTERRUPTED = "interrupted; finished stages are kept, rerun to resume"

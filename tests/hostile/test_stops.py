@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tasks.core.atomic import atomic_path, remove_stale_temps
+from tasks.engine.atomic import atomic_path, remove_stale_temps
 from tests.hostile.conftest import run_flow
 from tests.hostile.faulty_servers import trickling_mirror
 
@@ -139,7 +139,7 @@ def test_remove_stale_temps_spares_a_live_writer(tmp_path: Path) -> None:
     orphan.write_bytes(b"PAR1 half")  # nobody holds its lock: its writer died
     writer = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from tasks.core.atomic import atomic_path\n"
+         "from tasks.engine.atomic import atomic_path\n"
          "with atomic_path(Path(sys.argv[1])) as tmp:\n"
          "    tmp.write_bytes(b'x'); print(tmp, flush=True); time.sleep(120)\n",
          str(tmp_path / "parquet" / "test.parquet")],

@@ -2,15 +2,15 @@
 
 * ``parameters``: the task's inputs, as JSON. Upstream stages hand over manifests, whose key
   view holds every input file's sha256; paths inside the artifacts folder are written relative
-  to it, so a moved folder keeps its keys. A parameter named in ``content`` is a folder whose
-  files' digests enter the key instead of its path;
+  to it, so a moved folder keeps its keys (a folder whose content matters is keyed by a digest
+  its stage computes, e.g. the intake's);
 * ``code``: the whole source of every project module (``tasks.*``, ``flows.*``) the task's
   module reaches through its imports, at any depth, lazy imports included: any edit of such a
   module (a comment too: slightly too much, never too little) reruns every stage that can
   execute it, and an edit of any other module reruns nothing;
-* ``versions``: Python, numpy, pyarrow, pandas, matplotlib.
+* ``versions``: Python, numpy, pyarrow, pandas, matplotlib, Pillow.
 
-No Prefect here: the cache policy (:mod:`tasks.cache`), the runner and ``--explain`` all call
+No Prefect here: the cache policy (:mod:`tasks.engine.cache`), the runner and ``--explain`` all call
 :func:`stage_key`, so what would run and what does run cannot disagree.
 """
 
@@ -31,10 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tasks.core.atomic import sha256_file
-
 PROJECT_PACKAGES = ("tasks", "flows")
-VERSIONED_LIBRARIES = ("numpy", "pyarrow", "pandas", "matplotlib")
+# Pillow: the intake decodes pictures with it and export writes PNGs with it.
+VERSIONED_LIBRARIES = ("numpy", "pyarrow", "pandas", "matplotlib", "pillow")
 ARTIFACTS = "<artifacts>"
 
 
@@ -64,12 +63,6 @@ def digest_json(value: Any) -> str:
     """sha256 of the canonical JSON of ``value``."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def folder_digest(folder: Path) -> str:
-    """sha256 over the relative names and contents of every file under ``folder``."""
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    return digest_json([[p.relative_to(folder).as_posix(), sha256_file(p)] for p in files])
 
 
 def library_versions() -> dict[str, str]:
@@ -201,15 +194,13 @@ def clear_code_cache() -> None:
 
 
 def stage_key(stage: str, fn: Callable[..., Any], inputs: Mapping[str, Any], *,
-              exclude: tuple[str, ...] = (), content: tuple[str, ...] = (),
-              root: Path | None = None) -> tuple[str, dict[str, Any]]:
+              exclude: tuple[str, ...] = (), root: Path | None = None,
+              ) -> tuple[str, dict[str, Any]]:
     """A stage's cache key and the components it digests (also what ``--explain`` compares).
 
-    ``exclude`` names inputs that cannot change the outputs; ``content`` names folder inputs
-    whose files' digests count instead of their path; ``root`` is the artifacts folder.
+    ``exclude`` names inputs that cannot change the outputs; ``root`` is the artifacts folder.
     """
-    kept = {k: (folder_digest(v) if k in content else v)
-            for k, v in inputs.items() if k not in exclude}
+    kept = {k: v for k, v in inputs.items() if k not in exclude}
     code, modules = code_digest(fn)
     components = {"stage": stage, "parameters": to_jsonable(kept, root), "code": code,
                   "code_modules": dict(modules), "versions": library_versions()}

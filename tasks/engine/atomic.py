@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks.core.errors import OutputError
+from tasks.engine.errors import OutputError
 
 _CHUNK = 1 << 20
 # Failures of the destination itself; other OSErrors in the body (a dropped download, an

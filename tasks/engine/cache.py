@@ -1,9 +1,9 @@
 """The cache: one record per stage run, a pure key, and a hit check that trusts no file blindly.
 
-* The store of record is Prefect's own result record, ``<dataset>/.cache/records/<key>``: JSON,
-  holding the stage's :class:`~tasks.manifest.Manifest` (outputs with sha256 and stat, what the
-  key covered, which run made it). Nothing else is kept per stage.
-* The key (:func:`tasks.cache_key.stage_key`) is computed without side effects by
+* The store of record is Prefect's own result record, ``<dataset>/.cache/records/<key>``:
+  JSON, holding the stage's :class:`~tasks.engine.manifest.Manifest` (outputs with sha256 and
+  stat, what the key covered, which run made it). Nothing else is kept per stage.
+* The key (:func:`tasks.engine.cache_key.stage_key`) is computed without side effects by
   :class:`StageCachePolicy`, which Prefect calls.
 * Before a stage runs, :func:`judge` (called by the runner and by ``--explain``) checks the
   record: it must be plain JSON (Prefect would unpickle a planted pickle record) and every
@@ -26,9 +26,10 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from prefect.serializers import JSONSerializer
 
-from tasks.cache_key import describe_change, stage_key
-from tasks.core.atomic import write_text_atomic
-from tasks.manifest import Manifest, Output, Provenance, Verify
+from tasks.engine.atomic import write_text_atomic
+from tasks.engine.cache_key import describe_change, stage_key
+from tasks.engine.layout import cache_root_for
+from tasks.engine.manifest import Manifest, Output, Provenance, Verify
 
 # The serializer of every record: plain json, without Prefect's object hooks. A record holds a
 # manifest, which is plain JSON, and Prefect looks each hook up by first trying to import
@@ -36,14 +37,6 @@ from tasks.manifest import Manifest, Output, Provenance, Verify
 RECORD_SERIALIZER = JSONSerializer(object_encoder=None, object_decoder=None)
 # What a record names as its serializer: the only one a record may name.
 _JSON_SERIALIZER = RECORD_SERIALIZER.model_dump(mode="json")
-
-
-def cache_root_for(artifacts_dir: Path, dataset: str) -> Path:
-    """The cache folder of one dataset in an artifacts directory.
-
-    One per dataset, so switching datasets never serves, or explains against, the other's runs.
-    """
-    return Path(artifacts_dir).resolve() / dataset / ".cache"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,11 +104,9 @@ class Verdict:
 
 
 def judge(store: CacheStore, name: str, fn: Callable[..., Any], inputs: Mapping[str, Any], *,
-          exclude: tuple[str, ...] = (), content: tuple[str, ...] = (),
-          verify: Verify = "stat", forced: bool = False) -> Verdict:
+          exclude: tuple[str, ...] = (), verify: Verify = "stat", forced: bool = False) -> Verdict:
     """Would stage ``name`` with ``inputs`` run, and why; reads, never writes."""
-    key, components = stage_key(name, fn, inputs, exclude=exclude, content=content,
-                                root=store.root)
+    key, components = stage_key(name, fn, inputs, exclude=exclude, root=store.root)
     manifest, unreadable = store.read(key)
     problems = [unreadable] if unreadable else manifest.problems(verify) if manifest else []
     how = "sha256 of every output" if verify == "full" else "stat, sha256 where it changed"
@@ -138,19 +129,16 @@ class StageCachePolicy(CachePolicy):
 
     Pure: computes the key and nothing else. ``artifacts`` is the artifacts folder the runner
     configured (keys hold paths relative to it); ``exclude`` names inputs that cannot change the
-    outputs (a mirror URL: files are verified by digest); ``content`` names folder inputs
-    whose files' digests count instead of their path.
+    outputs (a mirror URL: files are verified by digest).
     """
 
     stage: str = ""
     exclude: tuple[str, ...] = ()
-    content: tuple[str, ...] = ()
     artifacts: Path = Path(".")
 
     def components(self, fn: Callable[..., Any], inputs: Mapping[str, Any]) -> tuple[
             str, dict[str, Any]]:
-        return stage_key(self.stage, fn, inputs, exclude=self.exclude, content=self.content,
-                         root=self.artifacts)
+        return stage_key(self.stage, fn, inputs, exclude=self.exclude, root=self.artifacts)
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any],
                     flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:

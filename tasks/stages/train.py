@@ -1,14 +1,11 @@
-"""The model stages as Prefect tasks: train, then evaluate.
+"""train: the network on the base training split plus the intake's accepted rows.
 
 Training writes into a folder named after what it learned from (the training settings and the
 digests of the data), so switching settings back and forth finds each earlier model again.
-The compute modules are imported inside the tasks: a run whose model stages come from cache
-never loads numpy or pyarrow (``tests/test_imports.py``).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from tasks.cache import finish
-from tasks.cache_key import digest_json, to_jsonable
-from tasks.core.atomic import write_text_atomic
-from tasks.core.registry import get_dataset
 from tasks.core.train_config import TrainConfig
-from tasks.manifest import Manifest
+from tasks.engine.atomic import write_text_atomic
+from tasks.engine.cache import finish
+from tasks.engine.cache_key import digest_json, to_jsonable
+from tasks.engine.manifest import Manifest
+from tasks.engine.stage import Stage
 from tasks.splits import load_stage_split
 
 if TYPE_CHECKING:
@@ -60,10 +57,10 @@ def training_rows(data: Manifest, intake: Manifest) -> tuple[NDArray[np.float32]
 
 
 @task(name="train")
-def train(data: Manifest, intake: Manifest, config: TrainConfig,
-          models_root: Path) -> dict[str, Any]:
-    """Train the network on the base split plus the intake rows; write ``params.npz`` and
-    ``history.csv`` into the model folder."""
+def fit(data: Manifest, intake: Manifest, config: TrainConfig,
+        models_root: Path) -> dict[str, Any]:
+    """Train the network on the base split plus the intake rows; write ``params.npz``,
+    ``history.csv`` and ``config.json`` into the model folder."""
     from tasks.core.checkpoint import save_params
     from tasks.core.export import write_history_csv
     from tasks.core.train import train_network
@@ -74,6 +71,19 @@ def train(data: Manifest, intake: Manifest, config: TrainConfig,
                 len(y_train) - len(load_stage_split(data, "train")[1]))
     X_test, y_test = load_stage_split(data, "test")
     logger.info("training: %s", config.model_dump_json())
+    result = train_network(X_train, y_train, X_test, y_test, config,
+                           on_progress=_progress_reporter(logger))
+    out = model_dir(models_root, data, config, intake)
+    outputs = {"params": save_params(result.params, out / "params.npz"),
+               "history": out / "history.csv", "config": out / "config.json"}
+    write_history_csv(result.history, outputs["history"])
+    write_text_atomic(outputs["config"], config.model_dump_json(indent=1))
+    logger.info("trained in %.2f s; model folder %s", result.seconds, out)
+    return finish(outputs, dataset=data.dataset, seconds=result.seconds, steps=result.steps)
+
+
+def _progress_reporter(logger: Any) -> Any:
+    """A callback that logs every 10 % and moves the dashboard's progress bar."""
     progress_id = create_progress_artifact(progress=0.0, description="Training progress (%)")
     logged, updated = [-100.0], [time.monotonic()]
 
@@ -89,33 +99,10 @@ def train(data: Manifest, intake: Manifest, config: TrainConfig,
             updated[0] = time.monotonic()
             update_progress_artifact(progress_id, progress=min(percent, 100.0))
 
-    result = train_network(X_train, y_train, X_test, y_test, config, on_progress=report)
-    out = model_dir(models_root, data, config, intake)
-    outputs = {"params": save_params(result.params, out / "params.npz"),
-               "history": out / "history.csv"}
-    write_history_csv(result.history, outputs["history"])
-    write_text_atomic(out / "config.json", config.model_dump_json(indent=1))
-    outputs["config"] = out / "config.json"
-    logger.info("trained in %.2f s; model folder %s", result.seconds, out)
-    return finish(outputs, dataset=data.dataset, seconds=result.seconds, steps=result.steps)
+    return report
 
 
-@task(name="evaluate")
-def evaluate(data: Manifest, model: Manifest, l2: float) -> dict[str, Any]:
-    """Score the trained parameters on train and test; write ``metrics.json``."""
-    from tasks.core.checkpoint import load_params
-    from tasks.core.metrics import evaluate as evaluate_params
-
-    params = load_params(model.path("params"))
-    class_names = get_dataset(data.dataset).class_names
-    metrics = {}
-    for split in ("train", "test"):
-        X, y = load_stage_split(data, split)
-        metrics[split] = evaluate_params(params, X, y, l2=l2, class_names=class_names).to_dict()
-    out = model.path("params").parent / "metrics.json"
-    write_text_atomic(out, json.dumps(metrics, indent=1))
-    get_run_logger().info("test accuracy %.4f, train accuracy %.4f",
-                          metrics["test"]["accuracy"], metrics["train"]["accuracy"])
-    return finish({"metrics": out}, dataset=data.dataset,
-                  test_accuracy=metrics["test"]["accuracy"],
-                  train_accuracy=metrics["train"]["accuracy"], test_loss=metrics["test"]["loss"])
+train = Stage("train", fit, upstream={"data": "preprocess", "intake": "intake"},
+              parameters=lambda config, layout: {"config": config.training(),
+                                                 "models_root": layout.models_dir},
+              outputs=("params", "history", "config"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tasks.core.atomic import sha256_file
+from tasks.engine.atomic import sha256_file
 
 Verify = Literal["stat", "full"]
 

@@ -1,0 +1,55 @@
+"""promote: the gate. Production moves only to a model the policy accepts.
+
+It scores the new model and the production model on the same rows (the test split plus the
+intake holdout), moves ``<dataset>/production`` when the policy says so, writes the decision
+beside the model (``promotion.json``) and emits ``mnist-flow.model.promoted`` or ``.rejected``.
+A rejection is not a failure: the run completes and production stays.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prefect import get_run_logger, task
+
+from tasks.engine.atomic import write_text_atomic
+from tasks.engine.cache import finish
+from tasks.engine.manifest import Manifest
+from tasks.engine.stage import Stage
+from tasks.splits import load_stage_split
+
+if TYPE_CHECKING:
+    from tasks.config import RetrainingConfig
+
+
+@task(name="promote")
+def run_gate(data: Manifest, intake: Manifest, model: Manifest, dataset_dir: Path,
+             settings: RetrainingConfig) -> dict[str, Any]:
+    """Run the gate for the model (its exported ``W_*.csv``) with the policy ``settings``
+    name; write ``promotion.json`` beside it."""
+    from tasks.core.datasets import load_split
+    from tasks.core.promotion import gate, record_dict
+    from tasks.events import emit_promotion_event
+
+    candidate = model.path("params").parent
+    sets = {"test": load_stage_split(data, "test"), "holdout": load_split(intake.path("holdout"))}
+    record = gate(Path(dataset_dir), candidate, sets, dataset=data.dataset,
+                  policy=settings.promote, tolerance=settings.tolerance)
+    write_text_atomic(candidate / "promotion.json", json.dumps(record_dict(record), indent=1))
+    get_run_logger().info(record.line())
+    emit_promotion_event(record)
+    fields = {k: v for k, v in record_dict(record).items() if k != "dataset"}
+    return finish({"promotion": candidate / "promotion.json"}, dataset=data.dataset,
+                  line=record.line(), **fields)
+
+
+# After export: the gate reads the candidate's W_*.csv, as predict and production do. Keyed on
+# the trained model, not on export's manifest: a new plot or report (same weights) must not
+# make the gate decide again.
+promote = Stage("promote", run_gate,
+                upstream={"data": "preprocess", "intake": "intake", "model": "train"},
+                parameters=lambda config, layout: {"dataset_dir": layout.dataset_dir,
+                                                   "settings": config.retraining.gate()},
+                outputs=("promotion",))
