@@ -89,11 +89,15 @@ def test_datasets_never_share_a_payload_digest_or_a_mirror_variable() -> None:
 
 def test_the_cli_offers_every_registered_dataset() -> None:
     from flows.cli import parse_args
+    from flows.options import flow_document
+    from tasks.config import FlowConfig
 
     for command in ("run", "sweep --grid lr=0.1", "serve --cron x", "explain"):
         assert parse_args([*command.split(), "--dataset", "fashion-mnist"]).dataset == (
             "fashion-mnist")
-        assert parse_args(command.split()).dataset == "mnist"
+        # unset on the command line: the model's default, written once
+        config = FlowConfig.model_validate(flow_document(parse_args(command.split())))
+        assert config.data.dataset == "mnist"
     with pytest.raises(SystemExit):
         parse_args(["--dataset", "emnist"])
 
