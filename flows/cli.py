@@ -9,21 +9,27 @@
     mnist-flow history
 
 Every subcommand ends through :func:`exit_status`: 0 on success; one ``error:`` line on stderr
-and 2 for anything the user can fix; one line saying what was kept and 130 on Ctrl-C. This
-module imports neither Prefect nor pandas: :func:`main` sets the environment first, then each
-subcommand imports what it needs.
+and 2 for anything the user can fix, a mistyped option included (:class:`Parser`); one line
+saying what was kept and 130 on Ctrl-C or SIGTERM. This module imports neither Prefect nor
+pandas, and neither does building the parser: :func:`main` sets the environment first, then
+each subcommand imports what it needs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from flows.options import (
     SWEEP_OWNS,
@@ -58,8 +64,9 @@ class Command:
 
 KEPT = "finished stages are kept, rerun to resume"
 COMMANDS = {
-    "run": Command("flows.mnist_flow:run_command", "download, preprocess, train, evaluate and "
-                   "export (the default subcommand)", KEPT, runs_flows=True),
+    "run": Command("flows.mnist_flow:run_command", "run the pipeline: download, preprocess, "
+                   "intake, train, evaluate, export, promote, publish (the default subcommand)",
+                   KEPT, runs_flows=True),
     "explain": Command("flows.mnist_flow:explain_command", "say for each stage whether a run "
                        "would run it or take it from cache, and why; run nothing",
                        "nothing was written"),
@@ -74,12 +81,26 @@ COMMANDS = {
                        "nothing was written"),
     "history": Command("flows.history:history_command", "print the last trainings and their "
                        "accuracy side by side", "nothing was written"),
+    "production": Command("flows.production:production_command", "show what is in production "
+                          "(model, since when, why), or repair a damaged production",
+                          "production was left as it was"),
 }
 
 
 # ---------------------------------------------------------------- the parser
+class Parser(argparse.ArgumentParser):
+    """argparse, ending like every other error: one ``error:`` line, exit 2 (not the usage).
+
+    Subcommand parsers are made by their parent's class, so this covers every subcommand.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        message = message.removeprefix("argument ")  # "argument --lr: invalid float value"
+        self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, description="A two-layer numpy network on MNIST as a cached Prefect "
         "pipeline. Without a subcommand, `run` is meant: `mnist-flow --preset fast`.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -131,7 +152,9 @@ def _predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding test.parquet (or the file itself): report accuracy")
     parser.add_argument("images", type=Path, nargs="*",
-                        help="pictures of digits (PNG/JPEG, any size; white or dark paper)")
+                        help="pictures of digits (PNG/JPEG, any size; white or dark paper); "
+                             "a picture without a digit prints 'no digit found'; a folder is "
+                             "refused (exit 2): pass the pictures in it, e.g. DIR/*.png")
 
 
 def _history_options(parser: argparse.ArgumentParser) -> None:
@@ -143,16 +166,25 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
     add_artifacts_option(parser)
 
 
+def _production_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="?", choices=("show", "repair"), default="show",
+                        help="show (the default) prints the production model; repair rebuilds "
+                             "a damaged production's link or record from what is left")
+    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
+                        choices=sorted(DATASETS), help="whose production (default: mnist)")
+    add_artifacts_option(parser)
+
+
 SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run_options, "explain": lambda p: _run_options(p, explain_flag=False),
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
-    "history": _history_options,
+    "history": _history_options, "production": _production_options,
 }
 
 
 def subcommand_parser(name: str) -> argparse.ArgumentParser:
     """The parser of subcommand ``name`` (its options, for help texts and tests)."""
-    parser = argparse.ArgumentParser(prog=f"{PROG} {name}")
+    parser = Parser(prog=f"{PROG} {name}")
     SUBCOMMAND_OPTIONS[name](parser)
     return parser
 
@@ -160,9 +192,19 @@ def subcommand_parser(name: str) -> argparse.ArgumentParser:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv``; without a subcommand first, ``run`` is meant."""
     argv = list(argv)
+    parser = build_parser()
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        # `run` takes no positional argument: a first word is a mistyped subcommand
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1)
+        guess = f"did you mean {close[0]}? " if close else ""
+        parser.error(f"unknown command {argv[0]!r} ({guess}choose from {', '.join(COMMANDS)})")
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
-    return build_parser().parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told by the subcommand, whose help lists its options
+        Parser(prog=f"{PROG} {args.command}").error(
+            f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 # ---------------------------------------------------------------- one way to end
@@ -185,7 +227,7 @@ def exit_status(work: Callable[[], None], command: Command) -> int:
     Prefect API, stopping a temporary server) belongs in :func:`session`, nowhere else.
     """
     try:
-        with session(command):
+        with _sigterm_as_ctrl_c(), session(command):
             work()
         return 0
     except MnistFlowError as error:
@@ -194,6 +236,25 @@ def exit_status(work: Callable[[], None], command: Command) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; {command.interrupted}", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, ``docker stop``, systemd) raises KeyboardInterrupt, as Ctrl-C does, so
+    every subcommand ends with its ``interrupted;`` line and 130, not a silent 143. A command
+    that runs flows adds its own guard inside (:func:`flows.lifecycle.guarded_run`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

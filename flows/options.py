@@ -13,10 +13,11 @@ input of a cache key, with no table to update. A field's ``json_schema_extra`` m
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -136,13 +137,34 @@ def add_artifacts_option(group: Any) -> None:
     add_field_options(group, FlowConfig, ("artifacts_dir",), defaults=True, preset=True)
 
 
+class StageNames(Sequence[str]):
+    """The pipeline's cached stages (:func:`tasks.pipeline.stage_names`), looked up on first
+    use: the stage modules import Prefect (~1 s), which building the parser must not cost
+    (``mnist-flow --help``, ``mnist-flow history``). argparse reads a choices container only to
+    check a given value, to list the choices in an error, and to expand ``%(choices)s`` in a
+    help text that is being shown."""
+
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        from tasks.pipeline import stage_names
+
+        return tuple(stage_names())
+
+    @typing.overload
+    def __getitem__(self, index: int) -> str: ...
+    @typing.overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     """``--force`` (its choices are the pipeline's cached stages) and ``--verify``."""
-    from tasks.pipeline import stage_names  # the stage modules import Prefect
-
-    names = stage_names()
-    parser.add_argument("--force", choices=names, metavar="STAGE",
-                        help=f"{field_help(FlowConfig, 'force')} ({', '.join(names)})")
+    parser.add_argument("--force", choices=StageNames(), metavar="STAGE",
+                        help=f"{field_help(FlowConfig, 'force')} (%(choices)s)")
     add_field_options(parser, FlowConfig, ("verify",), defaults=True)
 
 
@@ -180,7 +202,8 @@ def flow_document(args: argparse.Namespace, fixed: dict[str, Any] | None = None,
 def config_from_args(args: argparse.Namespace) -> FlowConfig:
     """The FlowConfig the options describe; ConfigError naming the option if invalid."""
     config = validate(FlowConfig, flow_document(args))
-    config.training()  # the merged settings must be valid too, before any work starts
+    # the merged settings must be valid too, before any work starts; named as options
+    config.training(spell=functools.partial(field_flag, TrainConfig))
     check_artifacts_dir(config.artifacts_dir)
     return config
 

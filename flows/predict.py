@@ -7,7 +7,10 @@
 Loads ``W_1.csv, b_1.csv, W_2.csv, b_2.csv`` from ``DIR`` (default: the production model,
 ``<artifacts>/<dataset>/production``, which the promotion gate moves), reports the test
 accuracy when ``--data-dir`` holds ``test.parquet`` (or names the file itself), then prints
-the predicted digit and its probability for each image.
+the predicted digit and its probability for each image, or ``no digit found`` for a picture
+with no more ink than a speck (:data:`tasks.core.images.MIN_INK`: blank paper, white ink on a
+transparent background) instead of a guess. A folder is refused (``error: DIR is a folder``,
+exit 2): pass the pictures in it.
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ def predict_command(args: argparse.Namespace) -> None:
 
 
 def weights_dir(args: argparse.Namespace) -> Path:
-    """``--weights``, else the production model; DataError when there is none yet."""
+    """``--weights``, else the production model; DataError when there is none yet, and
+    ProductionDamagedError (naming the file and the repair) when it is damaged."""
+    from tasks.core.production import read_production
+
     if args.weights is not None:
         return args.weights
     production = Layout(Path(args.artifacts_dir).resolve(), args.dataset).production_link
-    if not production.is_dir():
+    if read_production(production.parent) is None:
         raise DataError(f"no production model at {production} yet: run the pipeline "
                         f"(mnist-flow --artifacts-dir {args.artifacts_dir}), whose first "
                         f"model is promoted, or pass --weights DIR")
@@ -50,7 +56,8 @@ def predictions(args: argparse.Namespace) -> list[str]:
     # Imported here so `--help` answers without loading numpy, pyarrow and Pillow.
     from tasks.core.datasets import load_split
     from tasks.core.export import load_weights_csv
-    from tasks.core.images import load_user_image
+    from tasks.core.images import NoDigitError, load_user_image
+    from tasks.core.inbox import printable_name
     from tasks.core.metrics import evaluate
     from tasks.core.network import predict_proba
 
@@ -64,9 +71,15 @@ def predictions(args: argparse.Namespace) -> list[str]:
         result = evaluate(params, X, y)
         lines.append(f"test accuracy: {result.accuracy:.4f} on {result.n_samples} images ({path})")
     for image in args.images:
-        proba = predict_proba(params, load_user_image(image))[0]
+        name = printable_name(str(image))  # stdout is strict UTF-8; a name may not be
+        try:
+            row = load_user_image(image)
+        except NoDigitError as verdict:  # an answer, not an error: the others still count
+            lines.append(f"{name}: {verdict}")
+            continue
+        proba = predict_proba(params, row)[0]
         digit = int(proba.argmax())
-        lines.append(f"{image}: {digit} (probability {proba[digit]:.4f})")
+        lines.append(f"{name}: {digit} (probability {proba[digit]:.4f})")
     return lines
 
 

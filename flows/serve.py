@@ -122,7 +122,12 @@ def serve_command(args: argparse.Namespace) -> None:
     from tasks.config import ServeOptions
 
     options = validate(ServeOptions, given(args, ServeOptions))
-    serve(config_from_args(args), name=options.name, cron=options.cron,
-          timezone=options.timezone)
+    try:
+        serve(config_from_args(args), name=options.name, cron=options.cron,
+              timezone=options.timezone)
+    except SystemExit as stop:
+        # Prefect's runner exits 0 on a SIGTERM that lands before its loop has started.
+        if stop.code not in (0, None):
+            raise
     # prefect.serve catches Ctrl-C itself and returns: end like every other subcommand.
     raise KeyboardInterrupt

@@ -8,7 +8,7 @@ overrides, so `--lr 0.05` on the command line and `lr: 0.05` in the form mean th
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
@@ -125,10 +125,13 @@ class FlowConfig(BaseModel):
             raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
         return name
 
-    def training(self) -> TrainConfig:
-        """The preset with the overrides applied, validated as one TrainConfig."""
+    def training(self, *, spell: Callable[[str], str] = "train.{}".format) -> TrainConfig:
+        """The preset with the overrides applied, validated as one TrainConfig; an override
+        the training would ignore is refused, named by ``spell`` (``--steps`` on the command
+        line; ``train.steps``, the form's name, by default)."""
         try:
-            return apply_overrides(self.preset, self.train.model_dump(exclude_none=True))
+            return apply_overrides(self.preset, self.train.model_dump(exclude_none=True),
+                                   spell=spell)
         except ValidationError as error:
             raise ConfigError("invalid configuration: "
                               + describe_validation_error(error, prefix="train.")) from None

@@ -5,8 +5,8 @@
     mnist-flow.incoming.rejected-files   resource: the intake folder  payload: files, reasons
 
 The model's resource id is ``mnist-flow.model.<dataset>.<model id>``; inside a flow or task
-run Prefect adds the run as a related resource. Emitting never fails a run: without a reachable
-API ``emit_event`` logs and returns None.
+run Prefect adds the run as a related resource. Emitting never fails a run nor holds it up: it
+goes through :func:`tasks.dashboard.post` (a warning at most, within its deadline).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prefect.events import Event, emit_event
 
 from tasks.core.intake import IntakeResult
 from tasks.core.promotion import PromotionRecord, record_dict
+from tasks.dashboard import post
 
 MODEL_PROMOTED = "mnist-flow.model.promoted"
 MODEL_REJECTED = "mnist-flow.model.rejected"
@@ -81,4 +82,5 @@ def emit_rejected_files_event(dataset: str, result: IntakeResult) -> Event | Non
 def _emit(fields: EventFields | None) -> Event | None:
     if fields is None:
         return None
-    return emit_event(fields.event, resource=fields.resource, payload=fields.payload)
+    return post(f"the event {fields.event}", emit_event, fields.event,
+                resource=fields.resource, payload=fields.payload)

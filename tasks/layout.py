@@ -58,7 +58,7 @@ class Layout(StoreLayout):
 
     @property
     def production_link(self) -> Path:
-        """``<dataset>/production``: the promoted model (``tasks.core.promotion.POINTER``;
+        """``<dataset>/production``: the promoted model (``tasks.core.production.POINTER``;
         the pure gate takes the dataset folder and keeps the name, a test ties the two)."""
         return self.dataset_dir / "production"
 

@@ -13,7 +13,15 @@ from typing import Any
 
 from prefect.runtime import flow_run
 
-from tasks.core.ledger import append_entry, data_digest, ledger_path, make_entry, read_entries
+from tasks.core.ledger import (
+    LedgerEntry,
+    append_entry,
+    data_digest,
+    ledger_path,
+    make_entry,
+    parse_entry,
+    read_entries,
+)
 from tasks.engine.cache_key import library_versions, module_code_digest
 from tasks.engine.manifest import Manifest
 
@@ -29,28 +37,32 @@ def training_code_digest() -> str:
 
 def record_training(artifacts_dir: Path, *, kind: str, data: Manifest,
                     parameters: Mapping[str, Any], metrics: Mapping[str, Any], cached: bool,
-                    model_dir: Path, once: bool = False, **extra: Any) -> dict[str, Any]:
+                    model_dir: Path, once: bool = False, **extra: Any) -> LedgerEntry:
     """Append one line for a training on the splits of the preprocess manifest ``data`` to
-    ``<artifacts>/ledger.jsonl``; return the entry.
+    ``<artifacts>/ledger.jsonl``; return the entry as every reader will read it.
 
     ``once``: skip the line when the ledger already holds this training (same kind, model
     folder, data and code). A sweep point killed after its line but before its cache record
-    trains again on the next sweep; the same training must not be counted twice.
+    trains again on the next sweep; the same training must not be counted twice. The ledger
+    is read from its end up to the latest such line (damaged lines are skipped with a
+    warning), so a fresh training reads it all.
     """
-    entry = make_entry(kind=kind, run=flow_run.name or "", dataset=data.dataset,
-                       parameters=parameters, data=data_digest(data.info["split_metadata"]),
-                       code=training_code_digest(), versions=library_versions(),
-                       metrics=metrics, cached=cached, model_dir=model_dir, **extra)
+    line = make_entry(kind=kind, run=flow_run.name or "", dataset=data.dataset,
+                      parameters=parameters, data=data_digest(data.info["split_metadata"]),
+                      code=training_code_digest(), versions=library_versions(),
+                      metrics=metrics, cached=cached, model_dir=model_dir, **extra)
+    # Checked before it is written: the ledger only gets lines its readers can read.
+    entry = parse_entry(json.dumps(line))
     path = ledger_path(artifacts_dir)
-    if once and any(_same_training(entry, earlier) for earlier in read_entries(path)):
+    if once and read_entries(path, last=1, where=lambda earlier: _same_training(entry, earlier)):
         return entry
-    append_entry(path, entry)
+    append_entry(path, line)
     return entry
 
 
-def _same_training(entry: Mapping[str, Any], earlier: Mapping[str, Any]) -> bool:
-    return all(earlier.get(key) == entry[key]
-               for key in ("kind", "model_dir", "data_digest", "code_digest"))
+def _same_training(entry: LedgerEntry, earlier: LedgerEntry) -> bool:
+    return (earlier.kind, earlier.model_dir, earlier.data_digest, earlier.code_digest) == (
+        entry.kind, entry.model_dir, entry.data_digest, entry.code_digest)
 
 
 def model_parameters(model_folder: Path) -> dict[str, Any]:
@@ -59,7 +71,7 @@ def model_parameters(model_folder: Path) -> dict[str, Any]:
 
 
 def record_main_run(artifacts_dir: Path, *, data: Manifest, preset: str, model_folder: Path,
-                    metrics: Mapping[str, Any], retrained: bool, **extra: Any) -> dict[str, Any]:
+                    metrics: Mapping[str, Any], retrained: bool, **extra: Any) -> LedgerEntry:
     """The main flow's line: its model's saved settings, scores, whether it trained, and
     ``extra`` fields (the gate's decision)."""
     return record_training(artifacts_dir, kind="main", data=data,

@@ -37,7 +37,8 @@ def test_without_a_subcommand_run_is_meant() -> None:
     assert parse_args([]).command == "run"
     assert parse_args(["--preset", "fast"]).command == "run"
     assert parse_args(["history"]).command == "history"
-    assert set(COMMANDS) == {"run", "explain", "serve", "sweep", "predict", "history"}
+    assert set(COMMANDS) == {"run", "explain", "serve", "sweep", "predict", "history",
+                             "production"}
 
 
 def test_every_training_setting_is_an_option_with_its_model_words() -> None:
@@ -163,6 +164,84 @@ def test_an_unknown_preset_is_refused_by_the_parser() -> None:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
     assert "invalid choice: 'nope'" in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["--dataset", "nope"], "error: --dataset: invalid choice: 'nope' (choose from "
+                            "'fashion-mnist', 'mnist'); see `mnist-flow run --help`"),
+    (["--preset", "nope"], "error: --preset: invalid choice: 'nope' (choose from 'fast', "
+                           "'full-batch', 'original'); see `mnist-flow run --help`"),
+    (["sweep", "--grid", "lr=0.1", "--optimizer", "nope"],
+     "error: --optimizer: invalid choice: 'nope' (choose from 'sgd', 'gd', 'momentum', "
+     "'adam'); see `mnist-flow sweep --help`"),
+    (["--force", "nope"], "error: --force: invalid choice: 'nope' (choose from "
+                          + ", ".join(map(repr, stage_names()))
+                          + "); see `mnist-flow run --help`"),
+    (["histroy"], "error: unknown command 'histroy' (did you mean history? choose from "
+                  + ", ".join(COMMANDS) + "); see `mnist-flow --help`"),
+    (["serve"], "error: the following arguments are required: --cron; see `mnist-flow serve "
+                "--help`"),
+    (["--lr", "abc"], "error: --lr: invalid float value: 'abc'; see `mnist-flow run --help`"),
+    (["history", "--bogus"], "error: unrecognized arguments: --bogus; see `mnist-flow history "
+                             "--help`"),
+])
+def test_a_mistyped_command_line_is_one_error_line_not_the_usage(argv: list[str],
+                                                                 line: str) -> None:
+    done = subprocess.run([str(CONSOLE_SCRIPT), *argv], capture_output=True, text=True,
+                          timeout=300)
+    assert (done.returncode, done.stdout, done.stderr.splitlines()) == (2, "", [line])
+
+
+def test_help_still_shows_the_usage_and_names_every_stage() -> None:
+    top = subprocess.run([str(CONSOLE_SCRIPT), "--help"], capture_output=True, text=True,
+                         timeout=300)
+    assert top.returncode == 0 and top.stdout.startswith("usage: mnist-flow"), top.stderr
+    assert all(name in top.stdout for name in COMMANDS)
+    run = subprocess.run([str(CONSOLE_SCRIPT), "run", "--help"], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert f"({', '.join(stage_names())})" in " ".join(run.stdout.split())
+    from tasks.pipeline import MAIN
+
+    described = COMMANDS["run"].help  # the run's own description names every stage in order
+    assert f"the pipeline: {', '.join(stage.name for stage in MAIN)} (" in described
+
+
+def test_building_the_parser_and_history_import_no_prefect(tmp_path: Path) -> None:
+    """Prefect costs a second to import: `mnist-flow --help` and `history` must not pay it
+    (bench/bench_startup.py measures the start); `--force`'s choices are read on use."""
+    from tasks.core.ledger import append_entry, ledger_path, make_entry
+
+    append_entry(ledger_path(tmp_path), make_entry(
+        kind="main", run="r", dataset="mnist", parameters=TrainConfig().model_dump(),
+        data="0" * 16, code="c" * 64, versions={}, metrics={"test_accuracy": 0.9}, cached=False,
+        model_dir=tmp_path / "m"))
+    code = ("import sys, contextlib, io\n"
+            "from flows.cli import build_parser, main\n"
+            "build_parser()\n"
+            "with contextlib.redirect_stdout(io.StringIO()), "
+            "contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            f"assert main(['history', '--artifacts-dir', {str(tmp_path)!r}]) == 0\n"
+            "assert 'prefect' not in sys.modules, 'prefect was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "no runs recorded" not in done.stdout and "time" in done.stdout, done.stdout
+
+
+def test_sigterm_ends_a_subcommand_like_ctrl_c() -> None:
+    """Every subcommand, flows or not: one `interrupted;` line and 130, not a silent 143
+    (tests/hostile/test_sigterm_in_every_subcommand.py sends it to real commands mid-work)."""
+    code = ("import os, signal, sys\n"
+            "from flows.cli import COMMANDS, exit_status\n"
+            "def work():\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    signal.pause()\n"
+            "sys.exit(exit_status(work, COMMANDS['history']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=300)
+    assert (done.returncode, done.stderr) == (130, "interrupted; nothing was written\n")
 
 
 @pytest.mark.parametrize("script", ["mnist_flow.py", "sweep_flow.py", "predict.py", "history.py"])

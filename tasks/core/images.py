@@ -5,7 +5,9 @@ its aspect ratio kept (anti-aliased), then placed in a 28x28 frame so that its c
 sits at the centre. A user's picture (any size or mode, often dark ink on white paper, the
 digit anywhere on the sheet) goes through the same steps, then through the very function that
 standardized the training set. The prediction command and the intake stage both call
-:func:`mnist_like_pixels`, so a picture is seen the same way in training and in use.
+:func:`load_mnist_digit` (decode, then :func:`mnist_like_pixels`), so a picture is seen the
+same way in training and in use, and a picture without a digit is refused the same way:
+:class:`NoDigitError`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from tasks.core.datasets import standardize_images
 from tasks.core.errors import DataError
+from tasks.core.inbox import printable_name
 
 SIDE = 28
 BOX = 20  # MNIST's digits fit a 20x20 box inside the 28x28 frame
@@ -26,7 +29,22 @@ BOX = 20  # MNIST's digits fit a 20x20 box inside the 28x28 frame
 MAX_PIXELS = 40_000_000
 # Ink fainter than this share of the darkest stroke is paper texture, JPEG noise or shadow;
 # it does not count towards the bounding box.
-INK_THRESHOLD = 0.25
+BOX_INK_SHARE = 0.25
+# A picture with no more ink than this is no digit: blank paper, white ink on a transparent
+# background (composited onto white), a speck. Ink is counted in fully inked pixels of a 28x28
+# frame showing the whole picture, MNIST's own frame (:func:`ink_in_frame`; for an MNIST digit,
+# the sum of its pixels / 255). Measured by `python bench/bench_ink.py`: the least-inked of
+# MNIST's 60,000 training digits holds 19.9 (10,000 test digits: 22.0; medians 100). One pixel
+# is a twentieth of that and is a speck's ink: a black dot 1/28 of the picture's side, or a
+# larger, fainter one. The smallest digits the tests draw (training digits scaled to 20 px on
+# an 80 px page) hold 1.64 or more. Higher refuses small digits on big pages; lower trains on
+# specks.
+MIN_INK = 1.0
+
+
+class NoDigitError(DataError):
+    """The picture decodes but holds no more ink than :data:`MIN_INK`: nothing to classify or
+    to train on. The message starts ``no digit found``; callers add the file's name."""
 
 
 def load_user_image(path: Path, *, invert: bool | None = None) -> NDArray[np.float32]:
@@ -34,9 +52,19 @@ def load_user_image(path: Path, *, invert: bool | None = None) -> NDArray[np.flo
 
     ``invert=None`` inverts when the picture's border is mostly light (dark ink on paper);
     ``True`` / ``False`` force it. Raises :class:`DataError` naming the file if it is missing
-    or not an image.
+    or not an image, and :class:`NoDigitError` if it holds no digit.
     """
-    return standardize_images(mnist_like_pixels(read_grayscale(path), invert=invert)[None])[0]
+    return standardize_images(load_mnist_digit(path, invert=invert)[None])[0]
+
+
+def load_mnist_digit(path: Path, *, invert: bool | None = None) -> NDArray[np.uint8]:
+    """The picture at ``path`` as an MNIST digit ``(28, 28) uint8``: the one path from a file
+    to a digit, for the intake, ``predict`` and any other reader of users' pictures.
+
+    Raises :class:`DataError` naming the file when it is not a readable image, and
+    :class:`NoDigitError` when it holds no digit.
+    """
+    return mnist_like_pixels(read_grayscale(path), invert=invert)
 
 
 def mnist_like_pixels(gray: NDArray[np.uint8], *, invert: bool | None = None,
@@ -46,22 +74,55 @@ def mnist_like_pixels(gray: NDArray[np.uint8], *, invert: bool | None = None,
     Steps: invert dark-on-light pictures (``invert=None`` decides by the border's median);
     subtract the paper's level (the border's median) so only ink is left; crop to the bounding
     box of the ink; scale it so its longer side is 20 pixels (aspect kept, anti-aliased); paste
-    it into 28x28 with its centre of mass at the centre. A picture without ink gives all zeros.
+    it into 28x28 with its centre of mass at the centre. Raises :class:`NoDigitError` when the
+    picture's ink (:func:`ink_in_frame`) is no more than :data:`MIN_INK`.
     """
+    above = ink_above_paper(gray, invert=invert)
+    amount = ink_in_frame(above)
+    if amount <= MIN_INK:
+        raise NoDigitError(f"no digit found (its ink fills {amount:.2f} of the 784 pixels of a "
+                           f"28x28 view; a digit fills more than {MIN_INK:g}): crop the picture "
+                           f"to the digit or draw it darker")
+    ink = np.clip(above, 0, None)
+    peak = float(ink.max())
+    rows = np.flatnonzero((ink >= BOX_INK_SHARE * peak).any(axis=1))
+    cols = np.flatnonzero((ink >= BOX_INK_SHARE * peak).any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] * (255 / peak)
+    return _centre_by_mass(_fit_box(crop.round().astype(np.uint8)))
+
+
+def ink_above_paper(gray: NDArray[np.uint8], *, invert: bool | None = None,
+                    ) -> NDArray[np.float32]:
+    """``gray (H, W)`` as ink levels above the paper's, ``(H, W) float32``: white on black
+    (inverted when ``invert``, or when the border's median is light if ``invert=None``), minus
+    the border's median. Negative where the paper is lighter than its median."""
     pixels = np.asarray(gray, dtype=np.float32)
     assert pixels.ndim == 2 and pixels.size, pixels.shape
     if invert is None:
         invert = float(np.median(_border(pixels))) > 127
     if invert:
         pixels = 255 - pixels
-    ink = np.clip(pixels - float(np.median(_border(pixels))), 0, None)
-    peak = float(ink.max())
-    if peak <= 0:
-        return np.zeros((SIDE, SIDE), dtype=np.uint8)
-    rows = np.flatnonzero((ink >= INK_THRESHOLD * peak).any(axis=1))
-    cols = np.flatnonzero((ink >= INK_THRESHOLD * peak).any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] * (255 / peak)
-    return _centre_by_mass(_fit_box(crop.round().astype(np.uint8)))
+    return pixels - float(np.median(_border(pixels)))
+
+
+def ink_in_frame(above: NDArray[np.floating]) -> float:
+    """A picture's ink in fully inked pixels of a 28x28 frame that shows all of it.
+
+    ``above (H, W)``: :func:`ink_above_paper`. Averaging areas onto 28x28 keeps a stroke's
+    mass while paper grain averages out; the paper's level and what grain is left are measured
+    on the frame's border, and only ink more than 3 standard deviations of grain above the
+    paper counts, so a scanned blank page is blank. For an MNIST digit (black border, already
+    28x28) this is the sum of its pixels / 255.
+    """
+    view = Image.fromarray(np.asarray(above, dtype=np.float32), mode="F")
+    frame = np.asarray(view.resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.float64)
+    border = _border(frame)
+    # Grain from the differences of neighbouring border cells (the median absolute one, as a
+    # standard deviation): a digit cut so tight that ink runs along the border changes smoothly
+    # there and barely moves it, where it would swamp the border's spread.
+    grain = 1.4826 * float(np.median(np.abs(np.diff(border)))) / np.sqrt(2)
+    paper = float(np.median(border))
+    return float(np.clip(frame - paper - 3 * grain, 0, None).sum()) / 255
 
 
 def _fit_box(crop: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -95,23 +156,45 @@ def _centre_by_mass(glyph: NDArray[np.float32]) -> NDArray[np.uint8]:
 
 
 def read_grayscale(path: Path) -> NDArray[np.uint8]:
-    """The image at ``path`` as ``(H, W) uint8`` grayscale (alpha composited onto white)."""
+    """The image at ``path`` as ``(H, W) uint8`` grayscale (alpha composited onto white).
+
+    Raises :class:`DataError` naming the file for a folder, a missing file, and any failure
+    to decode it.
+    """
     path = Path(path)
+    shown = printable_name(str(path))  # a name that is not UTF-8 shows its bytes as \xNN
+    if path.is_dir():
+        raise DataError(f"{shown} is a folder; pass the pictures in it (e.g. {shown}/*.png)")
     if not path.is_file():
-        raise DataError(f"image {path} does not exist; pass the path of a PNG or JPEG file")
+        raise DataError(f"image {shown} does not exist; pass the path of a PNG or JPEG file")
     try:
         with Image.open(path) as image:
-            _check_size(path, image.size)
+            _check_size(shown, image.size)
             image.load()
-            gray = _to_gray(image)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
-            SyntaxError, EOFError) as error:
-        raise DataError(f"{path} is not a readable image ({error}); pass a PNG or JPEG of a "
+            gray = np.asarray(_to_gray(image), dtype=np.uint8).copy()
+    except DataError:
+        raise
+    except Exception as error:
+        # Pillow picks its decoder by content, not by name: a ".png" may reach any of ~40
+        # plugins, each with its own failures (NotImplementedError for an odd DDS, struct.error,
+        # IndexError, MemoryError on a crafted header ...). Only the decode is inside this try,
+        # and Exception leaves KeyboardInterrupt and SystemExit to stop the run. Pillow's words
+        # may quote the name as repr() writes it: shown as in the rest of the message.
+        why = printable_name(_describe(error)).replace(repr(str(path)), f"'{shown}'")
+        raise DataError(f"{shown} is not a readable image ({why}); pass a PNG or JPEG of a "
                         f"handwritten digit") from None
-    return np.asarray(gray, dtype=np.uint8).copy()
+    return gray
 
 
-def _check_size(path: Path, size: tuple[int, int]) -> None:
+def _describe(error: Exception) -> str:
+    """Pillow's own words for the usual failures; other exceptions name their type too."""
+    text = str(error)
+    if text and isinstance(error, OSError | ValueError | SyntaxError | EOFError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _check_size(path: str, size: tuple[int, int]) -> None:
     width, height = size
     if width < 1 or height < 1 or width * height > MAX_PIXELS:
         raise DataError(f"image {path} is {width}x{height} pixels; expected at least 1x1 and at "

@@ -6,10 +6,13 @@
 written as ``_`` (``T-shirt_top``, ``Ankle_boot``; case ignored). Every file is either accepted
 or rejected with a reason, never raised on: a scheduled run must not fail on one bad file.
 
-Rejected: hidden files, files that are not regular files (symlinks, sockets), extensions other
-than .png/.jpg/.jpeg, files over ``MAX_FILE_BYTES`` (10 MiB: a phone photo of a digit is
-1-5 MB, a scanned page at 300 dpi ~1 MB as PNG), files outside a known class folder, pictures
-that do not decode, and files whose bytes duplicate an earlier file (by relative path order).
+Rejected: names that are not valid UTF-8 (listed with their odd bytes as ``\\xNN``), hidden
+files, files that are not regular files (symlinks, sockets), extensions other than
+.png/.jpg/.jpeg, files over ``MAX_FILE_BYTES`` (10 MiB: a phone photo of a digit is 1-5 MB, a
+scanned page at 300 dpi ~1 MB as PNG), files outside a known class folder, pictures that do not
+decode (whatever Pillow raises), pictures with no digit (``no digit found``: blank, white on
+transparent, a speck; :data:`tasks.core.images.MIN_INK`), and files whose bytes duplicate an
+earlier file (by relative path order).
 
 Holdout: a file is held out for evaluation when the first 8 bytes of its sha256, read as an
 integer, are divisible by ``HOLDOUT_MODULUS`` (10): about a tenth of the files, and a file's
@@ -23,7 +26,7 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,13 @@ from numpy.typing import NDArray
 
 from tasks.core.datasets import N_FEATURES, standardize_images, write_split
 from tasks.core.errors import DataError
-from tasks.core.inbox import MAX_FILE_BYTES, folder_digest, list_files
+from tasks.core.inbox import (
+    MAX_FILE_BYTES,
+    folder_digest,
+    is_utf8_name,
+    list_files,
+    printable_name,
+)
 from tasks.engine.atomic import sha256_file, write_text_atomic
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
@@ -43,7 +52,8 @@ MANIFEST_FILE = "manifest.json"
 
 @dataclass(frozen=True)
 class IntakeFile:
-    """One file of the intake folder: ``path`` is relative to it, POSIX style."""
+    """One file of the intake folder: ``path`` is relative to it, POSIX style, and printable
+    (:func:`tasks.core.inbox.printable_name`), as is ``reason``."""
 
     path: str
     sha256: str | None = None
@@ -98,9 +108,11 @@ def scan_incoming(incoming: Path, class_names: Sequence[str]) -> tuple[list[Inta
     seen: dict[str, str] = {}
     files: list[IntakeFile] = []
     pixels: list[NDArray[np.uint8]] = []
-    for relative in list_files(incoming):
+    for relative in sorted(list_files(incoming), key=printable_name):
         item, digit = _judge(incoming, relative, folders, seen)
-        files.append(item)
+        # Logs, events and the manifest are UTF-8: a name's odd bytes are shown, not written.
+        files.append(replace(item, path=printable_name(item.path),
+                             reason=item.reason and printable_name(item.reason)))
         if digit is not None:
             pixels.append(digit)
     stacked = np.stack(pixels) if pixels else np.zeros((0, 28, 28), np.uint8)
@@ -127,7 +139,7 @@ def run_intake(incoming: Path, out_dir: Path, class_names: Sequence[str]) -> Int
     write_split(outputs["incoming"], features[~held], labels[~held], metadata)
     write_split(outputs["holdout"], features[held], labels[held],
                 {**metadata, "mnist_flow.split": "holdout"})
-    result = IntakeResult(str(incoming), digest, files,
+    result = IntakeResult(printable_name(str(incoming)), digest, files,
                           {name: str(path) for name, path in outputs.items()})
     write_text_atomic(outputs["manifest"], json.dumps(_manifest(result), indent=1))
     return result
@@ -172,11 +184,13 @@ def _judge(incoming: Path, relative: str, folders: dict[str, int], seen: dict[st
     seen[digest] = relative
     # Imported here: a run whose intake comes from cache decodes no picture, so importing the
     # flow must not load Pillow (tests/test_imports.py).
-    from tasks.core.images import mnist_like_pixels, read_grayscale
+    from tasks.core.images import NoDigitError, load_mnist_digit
 
     try:
-        digit = mnist_like_pixels(read_grayscale(path))
-    except DataError as error:
+        digit = load_mnist_digit(path)
+    except NoDigitError as error:
+        return IntakeFile(relative, digest, label, reason=str(error)), None
+    except DataError as error:  # any failure to decode: read_grayscale says which
         return IntakeFile(relative, digest, label, reason=f"not a usable image: {error}"), None
     holdout = int(digest[:16], 16) % HOLDOUT_MODULUS == 0
     return IntakeFile(relative, digest, label, holdout), digit
@@ -184,6 +198,8 @@ def _judge(incoming: Path, relative: str, folders: dict[str, int], seen: dict[st
 
 def _reasons(path: Path, parts: list[str], folders: dict[str, int]) -> Iterator[str]:
     """Why a file is refused before it is read, first reason first; nothing if it may pass."""
+    if not is_utf8_name("/".join(parts)):
+        yield "its name is not valid UTF-8 (the odd bytes are shown as \\xNN); rename it"
     if any(part.startswith(".") for part in parts):
         yield "hidden file or folder"
     if len(parts) < 2:

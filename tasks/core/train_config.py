@@ -7,16 +7,25 @@ presets are plain instances of it: ``original`` (the published project, reproduc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from tasks.core.errors import ConfigError
 
 Optimizer = Literal["sgd", "gd", "momentum", "adam"]
 MINIBATCH_OPTIMIZERS = ("momentum", "adam")
+
+
+def read_only_by(selector: str, *values: str, instead: str | None = None) -> dict[str, Any]:
+    """The ``json_schema_extra`` of a setting that only trainings whose ``selector`` field
+    (``optimizer``, ``schedule``) is one of ``values`` read; ``instead``: the setting the
+    others read in its place (``epochs`` for ``steps``)."""
+    return {"read_only_by": {"selector": selector, "values": list(values),
+                             **({"instead": instead} if instead else {})}}
 
 
 class TrainConfig(BaseModel):
@@ -33,20 +42,35 @@ class TrainConfig(BaseModel):
     l2: float = Field(0.1, ge=0, description="λ of the loss term ½·λ·(‖W_1‖² + ‖W_2‖²).")
     weight_decay: float = Field(
         0.0, ge=0, description="Decoupled weight decay per update (AdamW style), applied to "
-        "W_1 and W_2 by the momentum and adam optimizers only; 0 disables it.")
+        "W_1 and W_2 by the momentum and adam optimizers only; 0 disables it.",
+        json_schema_extra=read_only_by("optimizer", *MINIBATCH_OPTIMIZERS))
     schedule: Literal["exponential", "constant", "cosine"] = Field(
         "exponential", description="Learning-rate schedule over updates.")
     decay: float = Field(0.96, gt=0, le=1,
-                         description="Exponential schedule: lr·decay^(step//decay_every).")
-    decay_every: int = Field(50, ge=1, description="Exponential schedule: updates per decay.")
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine schedule: final lr / lr.")
-    steps: int | None = Field(5001, ge=1, description="Updates to run (sgd and gd).")
-    epochs: int | None = Field(None, ge=1, description="Passes over the data (momentum and adam).")
+                         description="Exponential schedule: lr·decay^(step//decay_every).",
+                         json_schema_extra=read_only_by("schedule", "exponential"))
+    decay_every: int = Field(50, ge=1, description="Exponential schedule: updates per decay.",
+                             json_schema_extra=read_only_by("schedule", "exponential"))
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="Cosine schedule: final lr / lr.",
+                                json_schema_extra=read_only_by("schedule", "cosine"))
+    steps: int | None = Field(5001, ge=1, description="Updates to run (sgd and gd).",
+                              json_schema_extra=read_only_by("optimizer", "sgd", "gd",
+                                                             instead="epochs"))
+    epochs: int | None = Field(None, ge=1, description="Passes over the data (momentum and adam).",
+                               json_schema_extra=read_only_by("optimizer", *MINIBATCH_OPTIMIZERS,
+                                                              instead="steps"))
+    # sgd reads it too: it must be 1 there (checked below), so `--batch-size 1` is a valid way
+    # to undo a minibatch preset's batch size when switching to sgd
     batch_size: int = Field(1, ge=1,
-                            description="Samples per update (momentum and adam; sgd uses 1).")
-    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum, or Adam's β1.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam's β2.")
-    eps: float = Field(1e-8, gt=0, description="Adam's ε.")
+                            description="Samples per update (momentum and adam; sgd uses 1).",
+                            json_schema_extra=read_only_by("optimizer", "sgd",
+                                                           *MINIBATCH_OPTIMIZERS))
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum, or Adam's β1.",
+                            json_schema_extra=read_only_by("optimizer", *MINIBATCH_OPTIMIZERS))
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam's β2.",
+                         json_schema_extra=read_only_by("optimizer", "adam"))
+    eps: float = Field(1e-8, gt=0, description="Adam's ε.",
+                       json_schema_extra=read_only_by("optimizer", "adam"))
     # le: numpy's RandomState (the sgd and gd loops) takes seeds below 2**32 only
     seed: int = Field(1, ge=0, le=2**32 - 1,
                       description="Seeds initialization and sampling; same seed, same bits.")
@@ -65,7 +89,7 @@ class TrainConfig(BaseModel):
         "selection; 0 trains on all of it.")
 
     @model_validator(mode="after")
-    def _check_combination(self) -> TrainConfig:
+    def _check_combination(self, info: ValidationInfo) -> TrainConfig:
         if self.optimizer in ("sgd", "gd") and self.steps is None:
             raise ValueError(f"steps is required for optimizer {self.optimizer!r}; set steps")
         if self.optimizer in MINIBATCH_OPTIMIZERS and self.epochs is None:
@@ -73,7 +97,66 @@ class TrainConfig(BaseModel):
         if self.optimizer == "sgd" and self.batch_size != 1:
             raise ValueError("batch_size must be 1 for optimizer 'sgd' (one sample per update); "
                              "use 'momentum' or 'adam' for minibatches")
+        given = (info.context or {}).get(Overrides.CONTEXT_KEY)
+        if isinstance(given, Overrides):
+            problems = [given.refusal(self, name) for name in sorted(given.names)
+                        if not reads(self, name)]
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
+
+
+@dataclass(frozen=True)
+class ReadOnlyBy:
+    """A setting that only some trainings read: those whose ``selector`` field has one of
+    ``values``; ``instead`` is what the others read in its place."""
+
+    selector: str
+    values: tuple[str, ...]
+    instead: str | None = None
+
+
+def read_only_by_rule(name: str) -> ReadOnlyBy | None:
+    """The rule field ``name`` carries (:func:`read_only_by`), or None: every training reads it."""
+    extra = TrainConfig.model_fields[name].json_schema_extra
+    rule = extra.get("read_only_by") if isinstance(extra, dict) else None
+    if not isinstance(rule, dict):
+        return None
+    return ReadOnlyBy(rule["selector"], tuple(rule["values"]), rule.get("instead"))
+
+
+def reads(config: TrainConfig, name: str) -> bool:
+    """Whether the training ``config`` describes reads its setting ``name``."""
+    rule = read_only_by_rule(name)
+    return rule is None or getattr(config, rule.selector) in rule.values
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Which settings a user gave on top of ``preset``, passed to validation as context so
+    that a setting the resulting training ignores is refused. ``spell`` names a setting the
+    way the user gave it (``--steps`` on the command line, ``train.steps`` in a form)."""
+
+    CONTEXT_KEY: ClassVar[str] = "overrides"
+
+    names: frozenset[str]
+    preset: str
+    spell: Callable[[str], str] = str
+
+    def refusal(self, config: TrainConfig, name: str) -> str:
+        """Why ``name`` does not apply to ``config``'s training, and what to do."""
+        rule = read_only_by_rule(name)
+        assert rule is not None
+        chosen = getattr(config, rule.selector)
+        source = "" if rule.selector in self.names else f" (preset {self.preset})"
+        setting, selector = self.spell(name), self.spell(rule.selector)
+        head = f"{setting} does not apply to {rule.selector} {chosen}{source}"
+        if rule.instead and reads(config, rule.instead):
+            return f"{head}, which trains for {self.spell(rule.instead)}; " \
+                   f"use {self.spell(rule.instead)} instead"
+        readers = " or ".join(filter(None, (", ".join(rule.values[:-1]), rule.values[-1])))
+        return f"{head}: only {rule.selector} {readers} reads it; leave {setting} out, or " \
+               f"choose {selector} {readers}"
 
 
 _ORIGINAL = TrainConfig()
@@ -116,13 +199,17 @@ PRESET_DESCRIPTIONS: Mapping[str, str] = MappingProxyType({
 })
 
 
-def apply_overrides(preset: str, overrides: Mapping[str, Any]) -> TrainConfig:
+def apply_overrides(preset: str, overrides: Mapping[str, Any], *,
+                    spell: Callable[[str], str] = str) -> TrainConfig:
     """Preset ``preset`` with ``overrides`` on top, validated as one TrainConfig.
 
     The one place settings are merged (main flow, sweep points): raises ConfigError for an
-    unknown preset and pydantic's ValidationError for a combination that is not a training.
+    unknown preset and pydantic's ValidationError for a combination that is not a training,
+    including an override the training does not read (``spell`` names it in the message).
     """
-    return TrainConfig.model_validate({**get_preset(preset).model_dump(), **overrides})
+    given = Overrides(frozenset(overrides), preset, spell)
+    return TrainConfig.model_validate({**get_preset(preset).model_dump(), **overrides},
+                                      context={Overrides.CONTEXT_KEY: given})
 
 
 def get_preset(name: str) -> TrainConfig:

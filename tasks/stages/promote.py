@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 
+from tasks.core.production import read_production
 from tasks.engine.atomic import write_text_atomic
 from tasks.engine.cache import finish
 from tasks.engine.manifest import Manifest
@@ -45,11 +46,16 @@ def run_gate(data: Manifest, intake: Manifest, model: Manifest, dataset_dir: Pat
                   line=record.line(), **fields)
 
 
+def _parameters(config: Any, layout: Any) -> dict[str, Any]:
+    # Every run, cached or not (and explain), checks production first: a decision served from
+    # cache must never be reported as standing while production is broken underneath it.
+    read_production(layout.dataset_dir)
+    return {"dataset_dir": layout.dataset_dir, "settings": config.retraining.gate()}
+
+
 # After export: the gate reads the candidate's W_*.csv, as predict and production do. Keyed on
 # the trained model, not on export's manifest: a new plot or report (same weights) must not
 # make the gate decide again.
 promote = Stage("promote", run_gate,
                 upstream={"data": "preprocess", "intake": "intake", "model": "train"},
-                parameters=lambda config, layout: {"dataset_dir": layout.dataset_dir,
-                                                   "settings": config.retraining.gate()},
-                outputs=("promotion",))
+                parameters=_parameters, outputs=("promotion",))

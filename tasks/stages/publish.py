@@ -8,6 +8,7 @@ promotions table to the Prefect UI, saying plainly when nothing was retrained.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from tasks.core.ledger import ledger_path, read_entries
+from tasks.core.ledger import LedgerEntry, RecordedDecision, ledger_path, read_entries
 from tasks.core.report import metrics_table_rows, render_report
+from tasks.dashboard import post
 from tasks.engine.manifest import Manifest
 from tasks.engine.pointer import swap_pointer
 from tasks.engine.stage import Stage, StageOutcome
@@ -65,7 +67,7 @@ def publish_run(data: Manifest, model: Manifest, evaluation: Manifest, exported:
                 outcomes: Sequence[StageOutcome]) -> dict[str, Any]:
     """Point ``latest`` at this run's model; record the run and the gate's decision in the
     ledger; post the metrics table, the report and (when the gate decided) the promotions
-    table to Prefect."""
+    table to Prefect, best-effort (a dashboard that does not answer costs a warning)."""
     dataset, model_folder = model.dataset, model.path("params").parent
     by_name = {outcome.name: outcome for outcome in outcomes}
     decision = GateDecision.of(promotion, by_name["promote"])
@@ -79,14 +81,15 @@ def publish_run(data: Manifest, model: Manifest, evaluation: Manifest, exported:
                                      if split in metrics},
                             promotion=decision.ledger_fields())
     if decision.decided:  # otherwise the table is the one an earlier run posted
-        post_promotions(dataset, [*earlier, entry])
+        post("the promotions table", post_promotions, dataset, [*earlier, entry])
     note = f"{run_note(model, outcomes)}\n{decision.console_line()}"
     rows = [{"flow_run": flow_run.name, "preset": preset, "retrained": by_name["train"].ran,
              **row} for row in metrics_table_rows(_scalars(metrics))]
-    create_table_artifact(key=f"{dataset}-metrics", table=rows,
-                          description=f"{dataset} accuracy and loss of run {flow_run.name}")
+    post("the metrics table", create_table_artifact, key=f"{dataset}-metrics", table=rows,
+         description=f"{dataset} accuracy and loss of run {flow_run.name}")
     plots = {name: path for name, path in exported.paths().items() if name.endswith(".png")}
-    create_markdown_artifact(
+    post(
+        "the run report", create_markdown_artifact,
         key=f"{dataset}-report", description=f"{dataset} run report",
         markdown=render_report(title=f"{dataset} run {flow_run.name}",
                                summary={"preset": preset, **model_summary(model, evaluation)},
@@ -119,37 +122,36 @@ def run_note(model: Manifest | None, outcomes: Sequence[StageOutcome]) -> str:
     return "Reran " + "; ".join(f"{', '.join(names)} ({reason})" for names, reason in groups) + "."
 
 
-def post_promotions(dataset: str, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def post_promotions(dataset: str, entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
     """The keyed table artifact ``<dataset>-promotions``: the last decisions among ledger
     ``entries``, newest first (lines whose run decided). Returns its rows."""
-    decided = [entry for entry in entries
-               if entry.get("dataset") == dataset and _decision(entry).get("decided")]
-    rows = [_row(entry) for entry in reversed(decided[-HISTORY_ROWS:])]
+    decided = [(entry, decision) for entry in entries
+               if entry.dataset == dataset and (decision := _decision(entry)) is not None]
+    rows = [_row(entry, decision) for entry, decision in reversed(decided[-HISTORY_ROWS:])]
     if rows:
         create_table_artifact(key=f"{dataset}-promotions", table=rows,
                               description=f"{dataset}: the promotion gate's last decisions")
     return rows
 
 
-def _decision(entry: Mapping[str, Any]) -> Mapping[str, Any]:
-    value = entry.get("promotion")
-    return value if isinstance(value, Mapping) else {}
+def _decision(entry: LedgerEntry) -> RecordedDecision | None:
+    """The gate's decision on ``entry``'s line if its run made it (not taken from cache)."""
+    decision = entry.promotion
+    return decision if decision is not None and decision.decided else None
 
 
-def _row(entry: Mapping[str, Any]) -> dict[str, Any]:
-    decision = _decision(entry)
-    return {"time": entry.get("time"), "run": entry.get("run"),
-            "outcome": decision.get("outcome"), "candidate": decision.get("candidate"),
-            "candidate accuracy": _rounded(decision.get("candidate_accuracy")),
-            "production": decision.get("production") or "none",
-            "production accuracy": _rounded(decision.get("production_accuracy")),
-            "policy": decision.get("policy"), "reason": decision.get("reason")}
+def _row(entry: LedgerEntry, decision: RecordedDecision) -> dict[str, Any]:
+    return {"time": entry.time, "run": entry.run,
+            "outcome": decision.outcome, "candidate": decision.candidate,
+            "candidate accuracy": _rounded(decision.candidate_accuracy),
+            "production": decision.production or "none",
+            "production accuracy": _rounded(decision.production_accuracy),
+            "policy": decision.policy, "reason": decision.reason}
 
 
-def _rounded(value: Any) -> float | str:
-    # A ledger line is outside data: a number that is not one is shown blank, never raised on.
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    return round(value, 4) if is_number else ""
+def _rounded(value: float | None) -> float | str:
+    # A ledger line may hold NaN or infinity (json writes them); a JSON table cannot: blank.
+    return round(value, 4) if value is not None and math.isfinite(value) else ""
 
 
 def _outcome_row(outcome: StageOutcome) -> dict[str, Any]:

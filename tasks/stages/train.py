@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from tasks.core.train_config import TrainConfig
+from tasks.dashboard import post
 from tasks.engine.atomic import write_text_atomic
 from tasks.engine.cache import finish
 from tasks.engine.cache_key import digest_json, to_jsonable
@@ -83,9 +84,14 @@ def fit(data: Manifest, intake: Manifest, config: TrainConfig,
 
 
 def _progress_reporter(logger: Any) -> Any:
-    """A callback that logs every 10 % and moves the dashboard's progress bar."""
-    progress_id = create_progress_artifact(progress=0.0, description="Training progress (%)")
-    logged, updated = [-100.0], [time.monotonic()]
+    """A callback that logs every 10 % and moves the dashboard's progress bar.
+
+    The bar is best-effort (:func:`tasks.dashboard.post`): the first update the API does not
+    take stops the bar, with one warning, and training goes on.
+    """
+    progress_id = post("the training progress bar", create_progress_artifact, progress=0.0,
+                       description="Training progress (%)")
+    bar, logged, updated = [progress_id], [-100.0], [time.monotonic()]
 
     def report(point: TrainProgress) -> None:
         percent = 100.0 * (point.step + 1) / point.total_steps
@@ -95,9 +101,11 @@ def _progress_reporter(logger: Any) -> Any:
             logger.info("train %5.1f%%  step %d/%d  loss %.4f  train acc %.4f  test acc %.4f",
                         percent, point.step + 1, point.total_steps, point.loss,
                         point.train_accuracy, point.test_accuracy)
-        if last or time.monotonic() - updated[0] >= PROGRESS_UPDATE_SECONDS:
+        if bar[0] is not None and (last or time.monotonic() - updated[0]
+                                   >= PROGRESS_UPDATE_SECONDS):
             updated[0] = time.monotonic()
-            update_progress_artifact(progress_id, progress=min(percent, 100.0))
+            bar[0] = post("a training progress update", update_progress_artifact, bar[0],
+                          progress=min(percent, 100.0))
 
     return report
 

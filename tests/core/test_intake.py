@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,7 @@ from PIL import Image
 
 from tasks.core.datasets import load_split
 from tasks.core.errors import DataError
+from tasks.core.idx import parse_idx_images
 from tasks.core.images import load_user_image
 from tasks.core.intake import (
     HOLDOUT_MODULUS,
@@ -140,3 +142,83 @@ def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(DataError, match=r"manifest\.json: cannot read it as an intake manifest"):
         read_manifest(tmp_path / "manifest.json")
+
+
+def _write_bytes_name(folder: Path, name: bytes, content: bytes) -> None:
+    """Create ``folder/name`` under a name that may not be UTF-8 (Linux names are bytes)."""
+    os.makedirs(os.fsencode(folder), exist_ok=True)
+    descriptor = os.open(os.fsencode(folder) + b"/" + name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.write(descriptor, content)
+    os.close(descriptor)
+
+
+def test_a_name_that_is_not_utf8_is_rejected_by_its_escaped_name(incoming: Path,
+                                                                  tmp_path: Path) -> None:
+    _write_bytes_name(incoming / "3", b"bad\xff\xfe.png", (incoming / "7" / "sub" /
+                                                          "deep.png").read_bytes())
+    _write_bytes_name(incoming / "7", b"\xe9t\xe9.png", b"latin-1 name")  # "été" in Latin-1
+    result = run_intake(incoming, tmp_path / "out", MNIST.class_names)
+    reasons = {item.path: item.reason for item in result.rejected}
+    assert reasons["3/bad\\xff\\xfe.png"] == ("its name is not valid UTF-8 (the odd bytes are "
+                                                "shown as \\xNN); rename it")
+    assert reasons["7/\\xe9t\\xe9.png"].startswith("its name is not valid UTF-8")
+    assert [item.path for item in result.accepted] == ["3/a.png", "7/c.jpg", "7/sub/deep.png"]
+    manifest = Path(result.outputs["manifest"])
+    manifest.read_bytes().decode("utf-8")
+    assert read_manifest(manifest) == result
+
+
+def test_a_class_folder_or_intake_folder_not_named_in_utf8(tmp_path: Path) -> None:
+    root = os.fsencode(tmp_path) + b"/inbox-\xff"
+    _draw(Path(os.fsdecode(root)) / "3" / "a.png", 1)
+    _draw(Path(os.fsdecode(root)) / "3" / "sub" / "b.png", 2)
+    _write_bytes_name(Path(os.fsdecode(root + b"/\xff")), b"c.png", b"anything")
+    result = run_intake(Path(os.fsdecode(root)), tmp_path / "out", MNIST.class_names)
+    assert [item.path for item in result.accepted] == ["3/a.png", "3/sub/b.png"]
+    assert result.incoming == f"{tmp_path}/inbox-\\xff"
+    assert [(item.path, item.reason.split(" (")[0]) for item in result.rejected] == [
+        ("\\xff/c.png", "its name is not valid UTF-8")]
+    result.summary().encode("utf-8")
+
+
+def test_the_digest_reads_names_that_are_not_utf8_and_follows_their_content(
+        incoming: Path) -> None:
+    before = folder_digest(incoming)
+    _write_bytes_name(incoming / "3", b"bad\xff\xfe.png", b"one")
+    one = folder_digest(incoming)
+    _write_bytes_name(incoming / "3", b"bad\xff\xfe.png", b"two")
+    two = folder_digest(incoming)
+    os.rename(os.fsencode(incoming / "3") + b"/bad\xff\xfe.png",
+              os.fsencode(incoming / "3") + b"/bad\xfe\xff.png")
+    assert len({before, one, two, folder_digest(incoming)}) == 4
+
+
+def _mnist_test_digit(mirror: Path, index: int) -> np.ndarray:
+    with gzip.open(mirror / "t10k-images-idx3-ubyte.gz") as stream:
+        return parse_idx_images(stream.read(), "t10k-images")[index]
+
+
+def test_pictures_without_a_digit_are_rejected_and_a_real_digit_is_taken(
+        tmp_path: Path, mnist_mirror: Path) -> None:
+    """Blank paper, white ink on a transparent background and a speck are "no digit found",
+    never an all-zero training row; an MNIST test digit drawn on paper is a digit."""
+    root = tmp_path / "incoming" / "3"
+    root.mkdir(parents=True)
+    Image.new("L", (300, 200), 255).save(root / "blank.png")
+    Image.new("L", (300, 200), 255).save(root / "blank.jpg", format="JPEG")
+    white_ink = np.zeros((64, 64, 4), np.uint8)
+    white_ink[10:54, 28:36] = 255  # an opaque white "1" on clear pixels
+    Image.fromarray(white_ink, mode="RGBA").save(root / "white-on-clear.png")
+    speck = np.full((200, 200), 255, np.uint8)
+    speck[120:123, 60:63] = 200  # a faint 3x3 speck
+    Image.fromarray(speck).save(root / "speck.png")
+    Image.fromarray(255 - _mnist_test_digit(mnist_mirror, 18)).resize((112, 112)).save(
+        root / "digit.png")  # test image 18 is a 3, dark ink on white, 4x larger
+    result = run_intake(tmp_path / "incoming", tmp_path / "out", MNIST.class_names)
+    assert [item.path for item in result.accepted] == ["3/digit.png"]
+    reasons = {item.path: item.reason for item in result.rejected}
+    assert set(reasons) == {"3/blank.png", "3/blank.jpg", "3/white-on-clear.png", "3/speck.png"}
+    assert all(reason.startswith("no digit found (its ink fills 0.") for reason in
+               reasons.values()), reasons
+    rows = sum(len(load_split(Path(result.outputs[name]))[1]) for name in ("incoming", "holdout"))
+    assert rows == 1

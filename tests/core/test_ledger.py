@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 
 from tasks.core.errors import DataError, OutputError
+from tasks.core.history_table import history_table, ledger_frame, varying_parameters
 from tasks.core.ledger import append_entry, data_digest, make_entry, read_entries
-from tasks.core.tables import (
-    history_table,
-    leaderboard_csv,
-    leaderboard_text,
-    ledger_frame,
-    varying_parameters,
-)
+from tasks.core.tables import leaderboard_csv, leaderboard_text
 
 
 def entry(seed: int, lr: float = 0.01, **metrics: float) -> dict:
@@ -31,9 +26,10 @@ def test_entries_round_trip_in_order(tmp_path: Path) -> None:
     for seed in range(3):
         append_entry(path, entry(seed))
     read = read_entries(path)
-    assert [e["seed"] for e in read] == [0, 1, 2]
-    assert read[0]["parameters"]["lr"] == 0.01 and read[0]["time"].endswith("+00:00")
-    assert [e["seed"] for e in read_entries(path, last=2)] == [1, 2]
+    assert [e.parameters["seed"] for e in read] == [0, 1, 2]
+    assert read[0].parameters["lr"] == 0.01 and read[0].time.endswith("+00:00")
+    assert read[0].metrics == {"validation_accuracy": 0.9} and read[0].promotion is None
+    assert [e.parameters["seed"] for e in read_entries(path, last=2)] == [1, 2]
 
 
 def test_a_missing_ledger_reads_as_empty(tmp_path: Path) -> None:
@@ -45,8 +41,8 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFi
     append_entry(path, entry(1))
     with open(path, "a") as stream:
         stream.write('{"kind": "sweep", "se')
-    assert [e["seed"] for e in read_entries(path)] == [1]
-    assert "line 2 is not a complete entry" in caplog.text
+    assert [e.parameters["seed"] for e in read_entries(path)] == [1]
+    assert "skipped 1 line that is not a complete entry; line 2: not JSON" in caplog.text
 
 
 def test_concurrent_appends_never_mix_lines(tmp_path: Path) -> None:

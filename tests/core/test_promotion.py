@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 from datetime import UTC, datetime
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.core.errors import ConfigError, OutputError
+from tasks.core.errors import ConfigError
 from tasks.core.export import load_weights_csv, write_weights_csv
 from tasks.core.network import init_params, predict
-from tasks.core.promotion import check_policy, decide, gate, read_production
+from tasks.core.production import ProductionDamagedError, read_production, repair_production
+from tasks.core.promotion import check_policy, decide, gate
+from tasks.engine.pointer import pointer_lock
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -93,19 +96,114 @@ def test_never_does_not_promote_even_a_first_model(tmp_path: Path, models, sets)
     assert read_production(tmp_path / "mnist") is None
 
 
-def test_a_lost_production_model_counts_as_none(tmp_path: Path, models, sets) -> None:
+def _state(dataset_dir: Path) -> tuple[str | None, bytes | None]:
+    link, record = dataset_dir / "production", dataset_dir / "production.json"
+    return (os.readlink(link) if link.is_symlink() else None,
+            record.read_bytes() if record.exists() else None)
+
+
+@pytest.mark.parametrize("damage", ["record cut in half", "record missing", "record says null",
+                                    "model folder deleted", "link deleted", "weights deleted"])
+def test_damaged_production_is_an_error_and_nothing_moves(tmp_path: Path, models, sets,
+                                                          damage: str) -> None:
+    dataset_dir = tmp_path / "mnist"
     _gate(tmp_path, models["good"], sets)
-    shutil.rmtree(tmp_path / "mnist" / "promoted")
-    record = _gate(tmp_path, models["bad"], sets)
-    assert record.outcome == "promoted" and record.production is None
-    assert record.reason.startswith("first model")
+    record, promoted = dataset_dir / "production.json", dataset_dir / "promoted"
+    if damage == "record cut in half":
+        record.write_bytes(record.read_bytes()[: record.stat().st_size // 2])
+    elif damage == "record missing":
+        record.unlink()
+    elif damage == "record says null":
+        record.write_text(record.read_text().replace('"accuracy": ', '"accuracy": null, "x": '))
+    elif damage == "model folder deleted":
+        shutil.rmtree(promoted)
+    elif damage == "link deleted":
+        (dataset_dir / "production").unlink()
+    else:
+        (promoted / models["good"].name / "W_2.csv").unlink()
+    before = _state(dataset_dir)
+    with pytest.raises(ProductionDamagedError) as caught:
+        _gate(tmp_path, models["bad"], sets, policy="always")
+    message = str(caught.value)
+    assert "mnist-flow production repair" in message and "nothing was promoted" in message
+    assert "\n" not in message
+    assert _state(dataset_dir) == before  # nothing moved, nothing rewritten
+
+
+@pytest.mark.parametrize("damage", ["record cut in half", "record missing",
+                                    "model folder deleted", "link deleted"])
+def test_repair_rebuilds_production_from_what_is_left(tmp_path: Path, models, sets,
+                                                      damage: str) -> None:
+    dataset_dir = tmp_path / "mnist"
+    model = shutil.copytree(models["good"], tmp_path / "models" / models["good"].name)
+    _gate(tmp_path, model, sets)
+    intact = _state(dataset_dir)
+    record = dataset_dir / "production.json"
+    if damage == "record cut in half":
+        record.write_text(record.read_text()[:40])
+    elif damage == "record missing":
+        record.unlink()
+    elif damage == "model folder deleted":
+        shutil.rmtree(dataset_dir / "promoted")  # re-copied from the model's own folder
+    else:
+        (dataset_dir / "production").unlink()
+    assert repair_production(dataset_dir) != ""
+    assert _state(dataset_dir) == intact
+    assert read_production(dataset_dir).model == model.name
+    assert repair_production(dataset_dir).startswith("production is intact")
+    assert _gate(tmp_path, models["bad"], sets).outcome == "rejected"
+
+
+def test_repair_refuses_when_nothing_is_left(tmp_path: Path, models, sets) -> None:
+    dataset_dir = tmp_path / "mnist"
+    model = shutil.copytree(models["good"], tmp_path / "models" / models["good"].name)
+    _gate(tmp_path, model, sets)
+    shutil.rmtree(dataset_dir / "promoted")
+    shutil.rmtree(model)
+    with pytest.raises(ProductionDamagedError, match="is gone from"):
+        repair_production(dataset_dir)
+
+
+def _race(dataset_dir: str, model: str, sets: dict, rounds: int) -> None:
+    for _ in range(rounds):
+        gate(Path(dataset_dir), Path(model), sets, dataset="mnist", policy="always")
+
+
+def test_racing_promotions_in_processes_never_disagree(tmp_path: Path, sets) -> None:
+    """Six processes promote six models over and over; a reader under the lock always finds
+    link and record agreeing, and so does the end state."""
+    dataset_dir = tmp_path / "mnist"
+    folders = []
+    for index in range(6):
+        params = init_params(20, np.random.default_rng(index), dtype=np.float32)
+        folders.append(write_weights_csv(params, tmp_path / f"model{index:08d}")["W_1"].parent)
+    small = {name: (X[:300], y[:300]) for name, (X, y) in sets.items()}
+    context = multiprocessing.get_context("fork")
+    racers = [context.Process(target=_race, args=(str(dataset_dir), str(folder), small, 15))
+              for folder in folders]
+    for racer in racers:
+        racer.start()
+    checks = 0
+    while any(racer.is_alive() for racer in racers):
+        with pointer_lock(dataset_dir / "production"):
+            if (dataset_dir / "production").is_symlink():
+                read_production(dataset_dir)  # raises on any disagreement
+                checks += 1
+    for racer in racers:
+        racer.join()
+        assert racer.exitcode == 0
+    final = read_production(dataset_dir)
+    inside = json.loads((dataset_dir / final.path / "production.json").read_text())
+    assert inside == json.loads((dataset_dir / "production.json").read_text())
+    assert os.readlink(dataset_dir / "production") == final.path
+    assert checks > 0
 
 
 def test_something_else_named_production_is_an_output_error(tmp_path: Path, models,
                                                              sets) -> None:
     (tmp_path / "mnist" / "production" / "mine").mkdir(parents=True)
     (tmp_path / "mnist" / "production.json").write_text("{}")
-    with pytest.raises(OutputError, match="production is a folder, not the symbolic link"):
+    with pytest.raises(ProductionDamagedError, match="production is a folder, not the link"):
         _gate(tmp_path, models["good"], sets)
     assert (tmp_path / "mnist" / "production" / "mine").is_dir()
     assert (tmp_path / "mnist" / "production.json").read_text() == "{}"  # nothing half-moved
@@ -129,7 +227,7 @@ def test_bad_policy_or_tolerance() -> None:
 
 
 def test_the_layout_names_production_as_the_gate_does(tmp_path: Path) -> None:
-    from tasks.core.promotion import POINTER, POINTER_JSON
+    from tasks.core.production import POINTER, POINTER_JSON
     from tasks.layout import Layout
 
     layout = Layout(tmp_path, "mnist")

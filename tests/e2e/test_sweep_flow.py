@@ -72,8 +72,8 @@ def test_an_interrupted_or_grown_sweep_trains_only_the_missing_points(
     assert again["statuses"] == ["cached"] * 4
     assert again["leaderboard"] == [{**r, "status": "cached"} for r in whole["leaderboard"]]
     lines = read_entries(ledger_path(tmp_path))
-    trained = [e for e in lines if not e["cached"]]
-    assert sorted(e["seed"] for e in trained) == [1, 2, 3, 4]  # each point trained once
+    trained = [e for e in lines if not e.cached]
+    assert sorted(e.parameters["seed"] for e in trained) == [1, 2, 3, 4]  # each trained once
 
 
 def test_champion_moves_only_when_beaten_on_validation(tmp_path: Path,
@@ -110,10 +110,10 @@ def test_the_ledger_records_main_flow_and_sweep_runs(quick_config: Any,
     mnist_flow(quick_config)
     run_sweep(sweep_config(artifacts, mnist_mirror, "seed=5,6"))
     entries = read_entries(ledger_path(artifacts))
-    assert [(e["kind"], e["cached"]) for e in entries] == [
+    assert [(e.kind, e.cached) for e in entries] == [
         ("main", False), ("main", True), ("sweep", False), ("sweep", False)]
     main, sweep = entries[0], entries[2]
-    assert main["parameters"]["steps"] == 400 and main["metrics"]["test_accuracy"] > 0.5
-    assert sweep["metrics"]["validation_accuracy"] > 0.5 and "test_accuracy" not in sweep["metrics"]
-    assert main["data_digest"] == sweep["data_digest"] and main["code_digest"]
-    assert main["versions"]["numpy"] == np.__version__
+    assert main.parameters["steps"] == 400 and main.metrics["test_accuracy"] > 0.5
+    assert sweep.metrics["validation_accuracy"] > 0.5 and "test_accuracy" not in sweep.metrics
+    assert main.data_digest == sweep.data_digest and main.code_digest
+    assert main.versions["numpy"] == np.__version__

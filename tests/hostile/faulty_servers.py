@@ -5,7 +5,9 @@
 
 ``trickling_mirror``: every file answers 200 with its headers at once, then one byte per
 second. ``silent_port``: accepts connections and never sends a byte (a hung API server).
-``dead_port``: a port where nothing listens. Each stops when its ``with`` block ends.
+``dead_port``: a port where nothing listens. ``healthy_api``: a stand-in Prefect API whose
+``/health`` answers until its ``stop`` is called (a server that goes away). Each stops when its
+``with`` block ends.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _BODY = gzip.compress(bytes(1_000_000), mtime=0)  # a valid start: the client keeps reading
 
@@ -82,6 +84,40 @@ def silent_port() -> Iterator[int]:
         for connection in accepted:
             connection.close()
         listener.close()
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"true"
+        self.send_response(200 if self.path.endswith("/health") else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def healthy_api() -> Iterator[tuple[str, Callable[[], None]]]:
+    """``(url, stop)``: an API URL whose ``/health`` answers 200 until ``stop()``, after which
+    nothing listens there."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        if not stopped.is_set():
+            stopped.set()
+            server.shutdown()
+            server.server_close()
+
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api", stop
+    finally:
+        stop()
 
 
 def dead_port() -> int:

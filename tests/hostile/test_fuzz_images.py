@@ -1,5 +1,6 @@
-"""The prediction command's image input against hostile files: one finite (784,) row, or a
-DataError naming the file; never a traceback, a NaN row or a gigapixel allocation."""
+"""The prediction command's image input against hostile files: one finite (784,) row, a
+DataError naming the file, or "no digit found"; never a traceback, a NaN row or a gigapixel
+allocation."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from PIL import Image
 from flows.cli import main as predict_main
 from tasks.core.errors import DataError
 from tasks.core.export import write_weights_csv
-from tasks.core.images import load_user_image
+from tasks.core.images import NoDigitError, load_user_image
 from tasks.core.network import init_params
 
 FUZZ = settings(max_examples=60, deadline=None,
@@ -35,10 +36,22 @@ def _png_header_only(width: int, height: int, mode: int = 0, depth: int = 8) -> 
             + chunk(b"IEND", b""))
 
 
+def _dds_header_only(pixel_format_flags: int = 0, fourcc: bytes = b"\0\0\0\0") -> bytes:
+    """A 128-byte DDS file (magic and header, no pixels) with a pixel format Pillow does not
+    implement: Pillow opens it whatever its name, then raises NotImplementedError."""
+    header = struct.pack("<7I", 124, 0x1007, 28, 28, 0, 0, 0) + bytes(44)
+    pixel_format = struct.pack("<2I", 32, pixel_format_flags) + fourcc + bytes(20)
+    return b"DDS " + header + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+
+
 def _check(path: Path) -> np.ndarray | None:
-    """The row, checked finite; or None after checking the DataError names the file."""
+    """The row, checked finite; or None after checking the DataError names the file (a
+    picture without a digit says so; its caller names the file)."""
     try:
         row = load_user_image(path)
+    except NoDigitError as verdict:
+        assert str(verdict).startswith("no digit found")
+        return None
     except DataError as error:
         assert str(path) in str(error)
         return None
@@ -82,14 +95,47 @@ def test_mutated_and_truncated_png(tmp_path: Path, flips: list[tuple[int, int]],
        fmt=st.sampled_from(["PNG", "TIFF", "BMP", "GIF", "JPEG"]), seed=st.integers(0, 9))
 def test_real_images_of_any_size_and_mode(tmp_path: Path, width: int, height: int, mode: str,
                                           fmt: str, seed: int) -> None:
+    """A white bar on dark noise: a digit in any picture of 8x8 pixels or more; smaller ones
+    may hold no digit (the bar reaches the border, read as paper)."""
     rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 256, (height, width), dtype=np.uint8)).convert(mode)
+    pixels = rng.integers(0, 40, (height, width), dtype=np.uint8)
+    pixels[height // 4:3 * height // 4 + 1, 2 * width // 5:3 * width // 5 + 1] = 255
+    image = Image.fromarray(pixels).convert(mode)
     path = tmp_path / f"digit.{fmt.lower()}"
     try:
         image.save(path, format=fmt)
     except (OSError, ValueError, KeyError):
         return  # Pillow cannot write this mode in this format; nothing to read back
-    assert _check(path) is not None, f"a valid {mode} {fmt} must load"
+    try:
+        row = load_user_image(path)
+    except NoDigitError:
+        assert min(width, height) < 8, f"a {width}x{height} {mode} {fmt} bar must be a digit"
+        return
+    assert row.shape == (784,) and np.isfinite(row).all()
+
+
+@pytest.mark.parametrize(("flags", "fourcc"), [(0, b"\0\0\0\0"), (0x4, b"ABCD")])
+def test_a_format_pillow_does_not_implement_is_a_data_error(tmp_path: Path, flags: int,
+                                                           fourcc: bytes) -> None:
+    path = tmp_path / "scan.png"
+    path.write_bytes(_dds_header_only(flags, fourcc))
+    assert len(path.read_bytes()) == 128
+    with pytest.raises(DataError, match=r"scan\.png is not a readable image "
+                                        r"\(NotImplementedError: "):
+        load_user_image(path)
+
+
+def test_ctrl_c_while_decoding_is_not_swallowed(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "digit.png"
+    path.write_bytes(_good_png())
+
+    def interrupted(self: Image.Image) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "load", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        load_user_image(path)
 
 
 @pytest.mark.parametrize(("width", "height"), [(0, 0), (0, 28), (28, 0)])
@@ -124,8 +170,8 @@ def test_a_16_bit_digit_keeps_its_shape(tmp_path: Path) -> None:
 
 def test_transparent_rgba_is_paper(tmp_path: Path) -> None:
     Image.new("RGBA", (40, 30), (0, 0, 0, 0)).save(tmp_path / "clear.png")
-    row = load_user_image(tmp_path / "clear.png")
-    np.testing.assert_array_equal(row, np.zeros(784, np.float32))  # blank, not NaN
+    with pytest.raises(NoDigitError):  # blank paper: no digit, not a row of zeros or NaN
+        load_user_image(tmp_path / "clear.png")
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf])

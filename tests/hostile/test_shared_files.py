@@ -109,7 +109,7 @@ def test_a_sweep_point_killed_after_training_is_recorded_once(
     assert len(points) == 1, [r.name for r in records.iterdir()]
     points[0].unlink()
     assert run_sweep(config)["statuses"] == ["ran"]  # trained again ...
-    sweeps = [e for e in read_entries(ledger_path(tmp_path)) if e["kind"] == "sweep"]
+    sweeps = [e for e in read_entries(ledger_path(tmp_path)) if e.kind == "sweep"]
     assert len(sweeps) == 1, sweeps  # ... and counted once
 
 

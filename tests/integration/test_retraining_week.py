@@ -73,8 +73,8 @@ def trigger(server: PrefectServer, artifacts: Path) -> dict[str, Any]:
 
     states = wait_for(settled, "every stage to finish", timeout=60)
     entry = read_entries(ledger_path(artifacts))[-1]
-    assert entry["run"] == run["name"]
-    return {"run": run, "states": states, "promotion": entry["promotion"],
+    assert entry.run == run["name"] and entry.promotion is not None
+    return {"run": run, "states": states, "promotion": entry.promotion.model_dump(),
             "production": (artifacts / "mnist" / "production.json").read_bytes()}
 
 

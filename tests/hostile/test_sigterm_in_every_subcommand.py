@@ -1,0 +1,136 @@
+"""SIGTERM (``kill``, ``docker stop``, systemd) in the subcommands that run no flow: each stops
+with its one ``interrupted; ...`` line and exit 130, as on Ctrl-C, never a silent 143.
+
+Each command is given an input large enough to keep it busy, and the signal is sent only once
+the command is seen inside that work: printing a table or a list larger than the pipe it
+writes to (it cannot finish until the test reads on), or holding a file of a 5 GB intake
+folder open to hash it (a minute of work). No test sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tasks.core.export import write_weights_csv
+from tasks.core.inbox import MAX_FILE_BYTES
+from tasks.core.ledger import ledger_path, make_entry
+from tasks.core.network import init_params
+from tasks.core.train_config import TrainConfig
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
+NOTHING_WRITTEN = "interrupted; nothing was written"
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(CONSOLE_SCRIPT), *args], text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _pipe_capacity(process: subprocess.Popen[str]) -> int:
+    assert process.stdout is not None
+    return fcntl.fcntl(process.stdout.fileno(), fcntl.F_GETPIPE_SZ)
+
+
+def _terminate(process: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, then everything the command printed; it must end with 130 and one line."""
+    process.send_signal(signal.SIGTERM)
+    try:  # a hang guard, not a timing measurement
+        out, err = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("SIGTERM did not stop the command")
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [NOTHING_WRITTEN], err
+    return out, err
+
+
+def _wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str) -> None:
+    """Poll until ``condition()`` (a hang guard bounds it, not a timing assertion)."""
+    deadline = time.monotonic() + 300
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the command ended (exit {process.returncode}) before {what}: "
+                        f"{process.communicate()[1]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"never saw {what}")
+        time.sleep(0.01)
+
+
+def test_sigterm_while_history_prints_a_long_table(tmp_path: Path) -> None:
+    rows = 10_000
+    lines = []
+    for i in range(rows):
+        settings = TrainConfig(lr=round(0.01 + i * 1e-6, 6), seed=i).model_dump()
+        lines.append(json.dumps(make_entry(
+            kind="main", run=f"run-{i}", dataset="mnist", parameters=settings,
+            data="0123456789abcdef", code="c" * 64, versions={"numpy": "2"},
+            metrics={"test_accuracy": 0.9, "train_accuracy": 0.91}, cached=False,
+            model_dir=tmp_path / "mnist" / "models" / str(i)), sort_keys=True))
+    ledger_path(tmp_path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    history = _start("history", "--last", str(rows), "--artifacts-dir", str(tmp_path))
+    # every row holds at least its 19-character time: the table cannot fit in the pipe
+    assert rows * 20 > 2 * _pipe_capacity(history)
+    assert history.stdout is not None
+    heading = history.stdout.readline()  # the table has started; it cannot finish unread
+    assert "time" in heading and "run" in heading, heading
+    out, _ = _terminate(history)
+    assert "runs in" not in out  # the summary after the table was never reached
+
+
+def test_sigterm_while_predict_prints_many_answers(tmp_path: Path) -> None:
+    weights = tmp_path / "weights"
+    write_weights_csv(init_params(20, np.random.RandomState(0)), weights)
+    folder = tmp_path / ("scans-" + "d" * 200)  # long names: long answer lines
+    folder.mkdir()
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 12:16] = 255  # a "1"
+    Image.fromarray(pixels).save(folder / "one.png")
+    line = len(f"{folder / 'one.png'}: 1 (probability 0.1234)\n")
+    count = 1 + 4 * 65536 // line
+    predict = _start("predict", "--weights", str(weights), *[str(folder / "one.png")] * count)
+    assert count * line > 2 * _pipe_capacity(predict)
+    assert predict.stdout is not None
+    first = predict.stdout.readline()  # every image classified, the answers being printed
+    assert first.startswith("loaded 784-20-10 weights"), first
+    out, _ = _terminate(predict)
+    assert out.count("one.png:") < count
+
+
+def test_sigterm_while_explain_hashes_a_large_intake_folder(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming" / "3"
+    incoming.mkdir(parents=True)
+    for i in range(500):  # sparse: 5 GB to hash, no disk used
+        with open(incoming / f"scan{i:03d}.png", "wb") as scan:
+            scan.truncate(MAX_FILE_BYTES)  # the largest file still hashed
+    explain = _start("explain", "--artifacts-dir", str(tmp_path / "artifacts"),
+                     "--incoming", str(tmp_path / "incoming"))
+
+    def hashing() -> bool:
+        try:
+            fds = os.listdir(f"/proc/{explain.pid}/fd")
+        except OSError:  # ended: _wait_for says so
+            return False
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{explain.pid}/fd/{fd}").startswith(str(incoming)):
+                    return True
+            except OSError:  # closed meanwhile
+                pass
+        return False
+
+    _wait_for(hashing, explain, "explain hashing the intake folder")
+    out, _ = _terminate(explain)
+    assert out == ""  # explain prints its verdicts only once it has them all
