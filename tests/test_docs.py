@@ -1,14 +1,27 @@
-"""Every command in README.md and docs/*.md exists: a renamed option cannot leave a stale page.
+"""Every command in README.md, docs/*.md and artifacts/README.md exists: a renamed option or
+a value the command refuses cannot leave a stale page.
 
-Fenced shell commands are split into simple commands. ``mnist-flow …`` must parse (subcommand,
-options and values), and the cheap ones (``history``, ``explain``, ``--help``) are run;
-``prefect …`` subcommands and options must be in Prefect's own ``--help``; benchmark scripts,
-test paths, markers and pip extras must exist. Inline ``mnist-flow …`` spans in the prose must
-name a real subcommand and real options.
+The rule the pages follow: **every fenced block names its language, and a block of shell is
+either ```bash (commands a reader can paste, every one checked here) or ```text (shown as text:
+output, transcripts, commands with placeholders such as PORT or URL; not run).** ``sh``,
+``shell`` and fences without a language are refused, so no block is ambiguous. Indented blocks
+are pictures (the stage diagram, a layout), never commands.
+
+In ```bash blocks each line is split into simple commands. ``mnist-flow …`` is parsed by the
+real parser (subcommand, options, choices, types) and its values are validated as the command
+itself validates them before any work (ranges, settings the optimizer ignores, a sweep's
+points, a serve's cron and time zone); the cheap ones (``history``, ``explain``,
+``production``, ``--help``) are run. ``prefect …`` subcommands and options must be in Prefect's
+own ``--help``; benchmark scripts, test paths, markers and pip extras must exist; any other
+program must be listed in NOT_OURS. The ``$ mnist-flow …`` lines of ```text transcripts are
+checked the same way. Inline ``mnist-flow …`` spans in the prose must name a real subcommand and
+real options; inline ``python bench/….py`` spans a real script and its options; the README's
+Layout block every module of the packages it describes.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import subprocess
@@ -20,9 +33,13 @@ from pathlib import Path
 import pytest
 
 from flows.cli import COMMANDS, main, parse_args, subcommand_parser
+from tasks.core.errors import MnistFlowError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md")),
+         REPO_ROOT / "artifacts" / "README.md"]
+SHELL = "bash"  # the one language of blocks that are run
+LANGUAGES = {SHELL, "text", "python", "json"}
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 INLINE = re.compile(r"`(mnist-flow(?: [^`]*)?)`")
 # shell variables the pages' loops use, and a value each takes
@@ -30,16 +47,16 @@ SHELL_VALUES = {"$d": "mnist", "$p": "original"}
 # commands of other tools the pages show for context (installing, linting, the shell itself)
 NOT_OURS = {"python3", "sudo", "export", "for", "do", "done", "grep", "git", "ruff", "cd",
             "apt-get", ".", "source"}
-CHEAP = {"history", "explain"}
+CHEAP = {"history", "explain", "production"}
 
 
 def shell_lines(text: str) -> Iterator[str]:
-    """The command lines of a page's fenced blocks: shell blocks whole, and the ``$ …`` lines
-    of output blocks; continuation lines joined."""
+    """The command lines of a page's fenced blocks: ```bash blocks whole, and the ``$ …`` lines
+    of the others; continuation lines joined."""
     for language, body in FENCE.findall(text):
         body = body.replace("\\\n", " ")
         for line in body.splitlines():
-            if language in ("bash", "sh", "shell"):
+            if language == SHELL:
                 yield line
             elif line.startswith("$ "):
                 yield line[2:]
@@ -78,7 +95,20 @@ def test_the_pages_show_commands() -> None:
     mnist_flow = [w for _, w in COMMAND_LINES if Path(w[0]).name == "mnist-flow"]
     assert len(mnist_flow) >= 15
     assert {w[1] for w in mnist_flow if len(w) > 1} >= {"explain", "history", "predict",
-                                                         "sweep", "serve"}
+                                                         "sweep", "serve", "production"}
+
+
+FENCES = [(page.name, page.read_text(encoding="utf-8")[:match.start()].count("\n") + 1,
+           match.group(1)) for page in PAGES
+          for match in FENCE.finditer(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize(("page", "line", "language"), FENCES,
+                         ids=[f"{page}:{line}" for page, line, _ in FENCES])
+def test_every_block_says_whether_it_is_run(page: str, line: int, language: str) -> None:
+    assert language in LANGUAGES, (
+        f"{page}, line {line}: a ```{language} block; mark commands to run ```{SHELL} (they are "
+        f"checked) and output or illustrations ```text")
 
 
 @pytest.mark.parametrize(("page", "words"), COMMAND_LINES, ids=_ids(COMMAND_LINES))
@@ -107,8 +137,46 @@ def check_mnist_flow(argv: list[str], tmp_path: Path) -> None:
         args = parse_args(argv)
     except SystemExit as exit_:
         pytest.fail(f"`mnist-flow {' '.join(argv)}` does not parse (exit {exit_.code})")
+    try:
+        validate_values(args, tmp_path / "artifacts")
+    except MnistFlowError as error:
+        pytest.fail(f"`mnist-flow {' '.join(argv)}` is refused: error: {error}")
     if args.command in CHEAP:
         assert main([*argv, "--artifacts-dir", str(tmp_path)]) == 0
+
+
+def validate_values(args: argparse.Namespace, artifacts: Path) -> None:
+    """What the subcommand checks before any work: the configuration the options make (the
+    artifacts folder moved to ``artifacts``, so a page's ``/tmp/measure`` is not created)."""
+    if hasattr(args, "artifacts_dir"):
+        args.artifacts_dir = artifacts
+    if args.command in ("run", "explain", "serve"):
+        from flows.options import config_from_args
+
+        config_from_args(args)
+    if args.command == "serve":
+        from flows.options import given, validate
+        from flows.serve import cron_schedule
+        from tasks.config import ServeOptions
+
+        options = validate(ServeOptions, given(args, ServeOptions))
+        cron_schedule(options.cron, options.timezone)
+    if args.command == "sweep":
+        from flows.sweep_flow import config_from_args as sweep_config_from_args
+
+        sweep_config_from_args(args)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--preset", "fast", "--steps", "10"],        # Adam counts epochs: refused by the command
+    ["explain", "--lr", "0"],                     # out of range
+    ["--presett", "fast"],                        # no such option
+    ["serve", "--cron", "every sunday"],          # not a cron expression
+    ["sweep", "--grid", "lr=0.001", "hidden=0"],  # a point that is no valid training
+])
+def test_a_page_showing_a_refused_command_fails(argv: list[str], tmp_path: Path) -> None:
+    with pytest.raises(pytest.fail.Exception):
+        check_mnist_flow(argv, tmp_path)
 
 
 _PREFECT_HELP: dict[tuple[str, ...], str] = {}
@@ -169,3 +237,51 @@ def test_every_command_named_in_the_prose_exists(page: str, span: str) -> None:
     options = {o for action in subcommand_parser(name)._actions for o in action.option_strings}
     for option in re.findall(r"(?<![\w-])--?[a-z][\w-]*", span):
         assert option in options, f"{page}: `{span}`: mnist-flow {name} has no {option}"
+
+
+BENCH_SPAN = re.compile(r"`python (bench/\w+\.py)([^`]*)`")
+BENCH_SPANS = [(page.name, script, rest) for page in PAGES
+               for script, rest in BENCH_SPAN.findall(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize(("page", "script", "rest"), BENCH_SPANS,
+                         ids=[f"{p}: {s}{r}"[:90] for p, s, r in BENCH_SPANS])
+def test_every_benchmark_named_in_the_prose_exists(page: str, script: str, rest: str) -> None:
+    """A number is quoted beside the command that printed it: that command must still exist."""
+    source = REPO_ROOT / script
+    assert source.is_file(), f"{page}: `python {script}` does not exist"
+    text = source.read_text(encoding="utf-8")
+    for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", rest):
+        assert f'"{option}"' in text, f"{page}: `python {script}` has no {option}"
+
+
+LAYOUT_PACKAGES = ("flows/", "tasks/", "tasks/stages/", "tasks/engine/", "tasks/core/")
+LAYOUT_INDENT = 14  # where the README's Layout block starts its second column
+
+
+def layout_listing() -> dict[str, list[str]]:
+    """The README's Layout block: for each folder, the names its lists give. A line's text
+    from column 14 up to two spaces is a ``·``-separated list whose entries begin with a
+    module name (``cli.py (the command)``, ``download``); text further right is prose."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = FENCE.search(readme.split("\n## Layout\n", 1)[1]).group(2)
+    listing: dict[str, list[str]] = {}
+    folder = ""
+    for line in block.splitlines():
+        if line[:1].strip():
+            folder = line.split()[0]
+            listing[folder] = []
+        column = line[LAYOUT_INDENT:]
+        if column[:1].strip():
+            entries = re.split(r"\s{2,}", column)[0].split(" · ")
+            listing[folder] += [entry.split()[0].removesuffix(".py") for entry in entries]
+    return listing
+
+
+@pytest.mark.parametrize("folder", LAYOUT_PACKAGES)
+def test_the_layout_names_every_module_and_no_other(folder: str) -> None:
+    listed = layout_listing()[folder]
+    modules = {path.stem for path in (REPO_ROOT / folder).glob("*.py")} - {"__init__"}
+    missing, stale = sorted(modules - set(listed)), sorted(set(listed) - modules)
+    assert not missing, f"README's Layout does not name {folder} {missing}"
+    assert not stale, f"README's Layout names {folder} {stale}, which do not exist"

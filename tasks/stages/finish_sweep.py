@@ -26,6 +26,7 @@ from tasks.core.sweep import (
     validation_split,
 )
 from tasks.core.tables import leaderboard_csv
+from tasks.dashboard import post
 from tasks.engine.atomic import write_text_atomic
 from tasks.engine.manifest import Manifest
 from tasks.engine.pointer import pointer_lock, swap_pointer
@@ -121,9 +122,9 @@ def finish_sweep(artifacts_dir: Path, data: Manifest, swept: Sequence[str],
                        "validation splits do not compare; remove %s to crown this sweep's best",
                        mismatch, link)
     _ledger_cached_points(artifacts_dir, data, points, statuses)
-    create_table_artifact(key=f"{dataset}-sweep-leaderboard", table=list(board),
-                          description=f"{dataset} sweep: {len(board)} points ranked on "
-                                      f"validation accuracy; best scored on test once")
+    post("the sweep leaderboard", create_table_artifact, key=f"{dataset}-sweep-leaderboard",
+         table=list(board), description=f"{dataset} sweep: {len(board)} points ranked on "
+                                        f"validation accuracy; best scored on test once")
     logger.info("best point %s: validation %.4f, test %.4f; champion %s", best["point"],
                 best["validation_accuracy"], best["test_accuracy"],
                 "moved to it" if moved else f"stays {champion['point']}")

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from tasks.pipeline import stage_names
-from tests.hostile.conftest import immutable, run_flow
+from tests.hostile.conftest import run_flow
 
 INTERRUPTED = "interrupted; finished stages are kept, rerun to resume"
 
@@ -67,14 +67,17 @@ def test_sigint_in_every_stage_then_resume(tmp_path: Path, mnist_mirror: Path,
         records = artifacts / "mnist" / ".cache" / "records"
         assert not any(p.name.startswith(f"{stage}-") for p in records.glob("*"))
         assert list(artifacts.rglob("*.tmp")) == [], "no temporary file may survive"
-    # The last run: only the last stage (promote) is left. A read-only PREFECT_HOME does not
-    # matter with a server: results and manifests live in the artifacts directory.
-    home = tmp_path / "prefect-home"
-    home.mkdir()
-    with immutable(home):
-        rerun = run_flow(*args, env={**env, "PREFECT_HOME": str(home)})
-        output, _ = rerun.communicate(timeout=300)
+    # The last run: only the last stage (promote) is left. A PREFECT_HOME nothing can be
+    # written to does not matter with a server: results and manifests live in the artifacts
+    # directory. Below a regular file no one, root included, can create anything, on any
+    # filesystem (``chattr +i`` needs root and ext4/xfs/btrfs, and skipped this whole chain).
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("PREFECT_HOME is below this file: it cannot be created")
+    home = not_a_folder / "prefect-home"
+    rerun = run_flow(*args, env={**env, "PREFECT_HOME": str(home)})
+    output, _ = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, output
+    assert not_a_folder.is_file()  # so PREFECT_HOME never existed during the run
     for stage in stage_names()[:-1]:
         assert f"{stage:<10} cached" in output, output
     assert f"{stage_names()[-1]:<10} ran" in output
