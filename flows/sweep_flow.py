@@ -22,6 +22,7 @@ if __name__ == "__main__":  # before Prefect is imported: the entry point sets t
 
 import argparse
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -85,6 +86,10 @@ def make_task_runner(config: SweepConfig) -> TaskRunner[Any]:
             raise ConfigError("sweeps on Dask need the optional Dask support; install it with: "
                               "pip install 'mnist-flow[dask]'") from None
 
+        # A stop (Ctrl-C, SIGTERM) tears the cluster down while workers still talk to the
+        # scheduler; it logs each closed connection at INFO *with its traceback*. The stop is
+        # told in one line already.
+        logging.getLogger("distributed.batched").setLevel(logging.WARNING)
         if config.dask_address:
             return DaskTaskRunner(address=config.dask_address)
         return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={

@@ -206,10 +206,12 @@ def shared_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextlib.contextmanager
 def serving(server: PrefectServer, name: str, artifacts: Path, log: Path,
-            *options: str) -> Iterator[Process]:
-    """``python flows/mnist_flow.py serve --cron CRON --name NAME`` until the block ends."""
+            *options: str, training: tuple[str, ...] = QUICK) -> Iterator[Process]:
+    """``python flows/mnist_flow.py serve --cron CRON --name NAME`` until the block ends;
+    ``training`` replaces the quick settings (the CLI refuses settings a training ignores, so
+    they are not stacked)."""
     process = start([sys.executable, FLOW_SCRIPT, "serve", "--cron", CRON, "--name", name,
-                     *QUICK, "--artifacts-dir", str(artifacts), *options],
+                     *training, "--artifacts-dir", str(artifacts), *options],
                     env=server.env, log=log)
     try:
         wait_for(lambda: "being served" in process.output(), f"serve {name} to start", process)

@@ -110,8 +110,8 @@ def test_a_week_of_retraining(sqlite_server: PrefectServer, tmp_path: Path,
     artifacts, incoming = tmp_path / "artifacts", tmp_path / "incoming"
     images, labels = training_digits(mnist_mirror)
     rng = np.random.default_rng(13)
-    with serving(sqlite_server, NAME, artifacts, tmp_path / "serve.log", *TRAINING,
-                 "--incoming", str(incoming)):
+    with serving(sqlite_server, NAME, artifacts, tmp_path / "serve.log",
+                 "--incoming", str(incoming), training=TRAINING):
         monday = trigger(sqlite_server, artifacts)
         assert ran(monday) == set(STAGES), monday["states"]
         assert monday["promotion"]["outcome"] == "promoted", monday["promotion"]
