@@ -185,7 +185,7 @@ def _rebuild(dataset_dir: Path, when: str) -> str:
             dataset_dir / target, target, when)
         install_production(dataset_dir, dataset_dir / target, record)
         return f"rewrote {dataset_dir / POINTER_JSON} for {record.model} (the link was intact)"
-    named = _record_beside(dataset_dir)
+    named = _record_in(dataset_dir)
     if named is None:
         raise _damaged(dataset_dir, "neither the link nor the record names a model that still "
                                     "exists")
@@ -202,19 +202,18 @@ def _has_weights(folder: Path) -> bool:
     return all((folder / name).is_file() for name in WEIGHT_FILES)
 
 
+def _record_in(folder: Path) -> Production | None:
+    """The ``production.json`` in ``folder`` (the dataset folder or a promoted model), or
+    None when it cannot be read."""
+    try:
+        return Production.parse((folder / POINTER_JSON).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+        return None
+
+
 def _record_inside(folder: Path, target: Path) -> Production | None:
-    try:
-        record = Production.parse((folder / POINTER_JSON).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError):
-        return None
-    return record if Path(record.path) == target else None
-
-
-def _record_beside(dataset_dir: Path) -> Production | None:
-    try:
-        return Production.parse((dataset_dir / POINTER_JSON).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError):
-        return None
+    record = _record_in(folder)
+    return record if record is not None and Path(record.path) == target else None
 
 
 def _rebuilt_record(folder: Path, target: Path, when: str) -> Production:

@@ -73,7 +73,10 @@ def publish_run(data: Manifest, model: Manifest, evaluation: Manifest, exported:
     decision = GateDecision.of(promotion, by_name["promote"])
     swap_pointer(latest, model_folder)
     metrics = json.loads(evaluation.path("metrics").read_text(encoding="utf-8"))
-    earlier = read_entries(ledger_path(artifacts_dir)) if decision.decided else []
+    # Only the decisions the table shows, read from the ledger's end: not the whole history.
+    earlier = read_entries(ledger_path(artifacts_dir), last=HISTORY_ROWS,
+                           where=lambda e: e.dataset == dataset and _decision(e) is not None,
+                           ) if decision.decided else []
     entry = record_main_run(artifacts_dir, data=data, preset=preset,
                             retrained=by_name["train"].ran, model_folder=model_folder,
                             metrics={f"{split}_accuracy": metrics[split]["accuracy"]
