@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from flows.app import app_options
 from flows.options import (
     SWEEP_OWNS,
     add_artifacts_option,
@@ -84,6 +85,9 @@ COMMANDS = {
     "production": Command("flows.production:production_command", "show what is in production "
                           "(model, since when, why), or repair a damaged production",
                           "production was left as it was"),
+    "app": Command("flows.app:app_command", "serve the production model over HTTP with a "
+                   "page to draw digits on; follows the gate without a restart",
+                   "nothing was written"),
 }
 
 
@@ -178,7 +182,7 @@ def _production_options(parser: argparse.ArgumentParser) -> None:
 SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run_options, "explain": lambda p: _run_options(p, explain_flag=False),
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
-    "history": _history_options, "production": _production_options,
+    "history": _history_options, "production": _production_options, "app": app_options,
 }
 
 

@@ -12,7 +12,9 @@ same way in training and in use, and a picture without a digit is refused the sa
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +42,11 @@ BOX_INK_SHARE = 0.25
 # an 80 px page) hold 1.64 or more. Higher refuses small digits on big pages; lower trains on
 # specks.
 MIN_INK = 1.0
+
+
+class ImageTooLargeError(DataError):
+    """The picture's header declares more than :data:`MAX_PIXELS` (a decompression bomb, or
+    a poster-sized scan): refused before decoding."""
 
 
 class NoDigitError(DataError):
@@ -167,8 +174,33 @@ def read_grayscale(path: Path) -> NDArray[np.uint8]:
         raise DataError(f"{shown} is a folder; pass the pictures in it (e.g. {shown}/*.png)")
     if not path.is_file():
         raise DataError(f"image {shown} does not exist; pass the path of a PNG or JPEG file")
+    return decode_grayscale(path, shown, repr(str(path)))
+
+
+def digit_from_bytes(data: bytes, *, name: str = "the picture") -> NDArray[np.float32]:
+    """An encoded picture (PNG, JPEG, ... bytes) as one standardized ``(784,) float32`` row:
+    the path of :func:`load_user_image` for pictures that are no file (an HTTP body).
+
+    Raises :class:`ImageTooLargeError`, :class:`DataError` (not an image) and
+    :class:`NoDigitError` as :func:`load_user_image` does.
+    """
+    buffer = io.BytesIO(data)
+    gray = decode_grayscale(buffer, name, repr(buffer))  # Pillow's words quote the buffer
+    return standardize_images(mnist_like_pixels(gray)[None])[0]
+
+
+def digit_from_pixels(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """A grayscale picture ``(H, W) uint8`` (a 28x28 drawing sent as numbers) as one
+    standardized ``(784,) float32`` row, by the same steps as a decoded picture."""
+    return standardize_images(mnist_like_pixels(gray)[None])[0]
+
+
+def decode_grayscale(source: Path | BinaryIO, shown: str, quoted: str | None = None,
+                     ) -> NDArray[np.uint8]:
+    """Decode ``source`` (a file or bytes) as ``(H, W) uint8`` grayscale; errors name it
+    ``shown`` (Pillow's words quote it as ``quoted``, replaced by ``shown``)."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             _check_size(shown, image.size)
             image.load()
             gray = np.asarray(_to_gray(image), dtype=np.uint8).copy()
@@ -180,7 +212,9 @@ def read_grayscale(path: Path) -> NDArray[np.uint8]:
         # IndexError, MemoryError on a crafted header ...). Only the decode is inside this try,
         # and Exception leaves KeyboardInterrupt and SystemExit to stop the run. Pillow's words
         # may quote the name as repr() writes it: shown as in the rest of the message.
-        why = printable_name(_describe(error)).replace(repr(str(path)), f"'{shown}'")
+        why = printable_name(_describe(error))
+        if quoted is not None:
+            why = why.replace(quoted, f"'{shown}'" if quoted.startswith("'") else shown)
         raise DataError(f"{shown} is not a readable image ({why}); pass a PNG or JPEG of a "
                         f"handwritten digit") from None
     return gray
@@ -197,7 +231,8 @@ def _describe(error: Exception) -> str:
 def _check_size(path: str, size: tuple[int, int]) -> None:
     width, height = size
     if width < 1 or height < 1 or width * height > MAX_PIXELS:
-        raise DataError(f"image {path} is {width}x{height} pixels; expected at least 1x1 and at "
+        refusal = ImageTooLargeError if width * height > MAX_PIXELS else DataError
+        raise refusal(f"image {path} is {width}x{height} pixels; expected at least 1x1 and at "
                         f"most {MAX_PIXELS:,} pixels; crop or scale the digit down")
 
 
