@@ -206,6 +206,9 @@ def decode_grayscale(source: Path | BinaryIO, shown: str, quoted: str | None = N
             gray = np.asarray(_to_gray(image), dtype=np.uint8).copy()
     except DataError:
         raise
+    except Image.DecompressionBombError as error:  # its header alone is over Pillow's limit
+        raise ImageTooLargeError(f"image {shown} is refused before decoding: {error}; expected "
+                                 f"at most {MAX_PIXELS:,} pixels") from None
     except Exception as error:
         # Pillow picks its decoder by content, not by name: a ".png" may reach any of ~40
         # plugins, each with its own failures (NotImplementedError for an odd DDS, struct.error,

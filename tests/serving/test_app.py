@@ -1,0 +1,97 @@
+"""The routes of ``mnist-flow app`` in-process (Starlette's TestClient): answers, the page,
+and the same preprocessing as ``mnist-flow predict``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from tasks.core.export import load_weights_csv
+from tasks.core.images import load_user_image
+from tasks.core.network import predict_proba
+from tasks.core.registry import MNIST
+from tasks.core.serving import ProductionHolder
+from tasks.serving.app import STATIC, build_app
+from tasks.serving.options import AppOptions
+from tests.serving.conftest import one_on_paper, png_bytes, promote
+
+
+def client_for(artifacts: Path) -> TestClient:
+    options = AppOptions()
+    app = build_app(ProductionHolder(artifacts / "mnist"), class_names=MNIST.class_names,
+                    max_body_bytes=options.max_body_bytes,
+                    max_header_bytes=options.max_header_bytes)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    promote(tmp_path, "model-a", seed=1)
+    return client_for(tmp_path)
+
+
+def test_a_picture_gets_the_same_answer_as_mnist_flow_predict(client: TestClient,
+                                                              tmp_path: Path) -> None:
+    picture = tmp_path / "one.png"
+    picture.write_bytes(png_bytes(one_on_paper()))
+    expected = predict_proba(load_weights_csv(tmp_path / "mnist" / "production"),
+                             load_user_image(picture))[0]
+    response = client.post("/predict", content=picture.read_bytes(),
+                           headers={"content-type": "image/png"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model"] == "model-a"
+    assert answer["digit"] == int(expected.argmax()) and answer["label"] == str(answer["digit"])
+    np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-6)
+
+
+def test_a_json_array_is_read_like_the_same_picture(client: TestClient) -> None:
+    as_png = client.post("/predict", content=png_bytes(one_on_paper())).json()
+    as_json = client.post("/predict", json=one_on_paper().tolist()).json()
+    wrapped = client.post("/predict", json={"pixels": one_on_paper().tolist()}).json()
+    assert as_json == as_png == wrapped
+
+
+def test_an_empty_picture_is_no_digit_found_not_a_guess(client: TestClient) -> None:
+    blank = np.full((40, 40), 255, np.uint8)
+    answer = client.post("/predict", content=png_bytes(blank)).json()
+    assert answer["digit"] is None and answer["probabilities"] is None
+    assert answer["message"].startswith("no digit found")
+    assert answer["model"] == "model-a"
+
+
+def test_model_describes_production(client: TestClient) -> None:
+    model = client.get("/model").json()
+    assert model["model"] == "model-a" and model["accuracy"] == 1.0
+    assert model["reason"].startswith("first model") and model["promoted_at"]
+    assert model["hidden"] == 20 and model["classes"] == list("0123456789")
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_no_production_yet_is_503_with_one_line(tmp_path: Path) -> None:
+    client = client_for(tmp_path)
+    for response in (client.get("/model"), client.post("/predict", content=b"x")):
+        assert response.status_code == 503
+        assert response.text.count("\n") == 0
+        assert json.loads(response.text)["error"].startswith("nothing is in production")
+    assert client.get("/health").status_code == 200
+
+
+def test_the_page_and_its_files_come_from_the_package_not_a_cdn(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text
+    for name in ("app.js", "style.css"):
+        assert client.get(f"/static/{name}").status_code == 200
+    for path in STATIC.iterdir():
+        assert not re.search(r"https?://", path.read_text(encoding="utf-8")), path
+
+
+def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
+    assert client.get("/nope").json() == {"error": "Not Found"}
+    assert client.get("/predict").status_code == 405
+    assert "error" in client.get("/predict").json()
