@@ -38,7 +38,7 @@ def test_without_a_subcommand_run_is_meant() -> None:
     assert parse_args(["--preset", "fast"]).command == "run"
     assert parse_args(["history"]).command == "history"
     assert set(COMMANDS) == {"run", "explain", "serve", "sweep", "predict", "history",
-                             "production"}
+                             "production", "app"}
 
 
 def test_every_training_setting_is_an_option_with_its_model_words() -> None:
@@ -140,7 +140,7 @@ def test_importing_changes_no_environment_and_loads_no_pandas() -> None:
             "import threadpoolctl, prefect; before = dict(os.environ); "
             "import flows.mnist_flow, tasks.engine.explain; "
             "assert 'pandas' not in sys.modules, 'a plain run imports pandas'; "
-            "import flows.sweep_flow, flows.serve, flows.predict, flows.history; "
+            "import flows.sweep_flow, flows.serve, flows.predict, flows.history, flows.app; "
             "assert dict(os.environ) == before, 'importing changed the environment'")
     env = {k: v for k, v in os.environ.items()
            if k not in ("DO_NOT_TRACK", "ARROW_DEFAULT_MEMORY_POOL")}

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,6 +29,7 @@ from tasks.core.inbox import MAX_FILE_BYTES
 from tasks.core.ledger import ledger_path, make_entry
 from tasks.core.network import init_params
 from tasks.core.train_config import TrainConfig
+from tests.serving.conftest import one_on_paper, png_bytes, promote
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
 NOTHING_WRITTEN = "interrupted; nothing was written"
@@ -134,3 +136,15 @@ def test_sigterm_while_explain_hashes_a_large_intake_folder(tmp_path: Path) -> N
     _wait_for(hashing, explain, "explain hashing the intake folder")
     out, _ = _terminate(explain)
     assert out == ""  # explain prints its verdicts only once it has them all
+
+
+def test_sigterm_while_app_answers_requests(tmp_path: Path) -> None:
+    promote(tmp_path, "model-a", seed=1)
+    app = _start("app", "--artifacts-dir", str(tmp_path), "--port", "0")
+    assert app.stdout is not None
+    line = app.stdout.readline()  # printed once it accepts connections
+    assert " at http://127.0.0.1:" in line, line
+    url = line.split(" at ", 1)[1].split(";", 1)[0]
+    answer = httpx.post(f"{url}/predict", content=png_bytes(one_on_paper()), timeout=60)
+    assert answer.json()["model"] == "model-a"  # serving: now stop it
+    _terminate(app)

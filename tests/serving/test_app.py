@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +97,12 @@ def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     assert client.get("/nope").json() == {"error": "Not Found"}
     assert client.get("/predict").status_code == 405
     assert "error" in client.get("/predict").json()
+
+
+def test_the_app_imports_no_prefect() -> None:
+    """`mnist-flow app` starts without Prefect's second of imports."""
+    code = ("import sys, flows.cli, flows.app, tasks.serving.app, tasks.serving.server; "
+            "assert 'prefect' not in sys.modules")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
