@@ -19,7 +19,7 @@ from PIL import Image
 
 from tasks.core.export import write_weights_csv
 from tasks.core.network import Params, init_params
-from tasks.core.promotion import PromotionRecord, gate
+from tasks.core.promotion import EvalSets, PromotionRecord, gate
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("mnist-flow")
 # The gate scores on these rows; "always" promotes whatever they say.
@@ -27,13 +27,13 @@ EVAL_SETS = {"test": (np.zeros((4, 784), np.float32), np.zeros(4, np.uint8))}
 
 
 def promote(artifacts: Path, name: str, params: Params | None = None, *,
-            seed: int = 0) -> PromotionRecord:
+            seed: int = 0, sets: EvalSets = EVAL_SETS) -> PromotionRecord:
     """Export ``params`` (random ones from ``seed`` by default) as model ``name`` and put it
-    in production through the gate (policy ``always``)."""
+    in production through the gate (policy ``always``), scored on ``sets``."""
     model_dir = artifacts / "mnist" / "models" / name
     write_weights_csv(params if params is not None else
                       init_params(20, np.random.RandomState(seed)), model_dir)
-    record = gate(artifacts / "mnist", model_dir, EVAL_SETS, dataset="mnist", policy="always")
+    record = gate(artifacts / "mnist", model_dir, sets, dataset="mnist", policy="always")
     assert record.promoted, record
     return record
 
