@@ -37,7 +37,11 @@ def app_command(args: argparse.Namespace) -> None:
     from tasks.serving.app import build_app
     from tasks.serving.server import bind, run
 
+    from threadpoolctl import threadpool_limits
+
     options = validate(AppOptions, given(args, AppOptions))
+    # One image is a (1, 784) product: BLAS threads only spin against the request threads
+    threadpool_limits(1)
     dataset_dir = Layout(Path(args.artifacts_dir).resolve(), args.dataset).dataset_dir
     holder = ProductionHolder(dataset_dir)
     app = build_app(holder, class_names=DATASETS[args.dataset].class_names,

@@ -46,7 +46,7 @@ INLINE = re.compile(r"`(mnist-flow(?: [^`]*)?)`")
 SHELL_VALUES = {"$d": "mnist", "$p": "original"}
 # commands of other tools the pages show for context (installing, linting, the shell itself)
 NOT_OURS = {"python3", "sudo", "export", "for", "do", "done", "grep", "git", "ruff", "cd",
-            "apt-get", ".", "source"}
+            "apt-get", ".", "source", "curl"}
 CHEAP = {"history", "explain", "production"}
 
 
@@ -255,7 +255,8 @@ def test_every_benchmark_named_in_the_prose_exists(page: str, script: str, rest:
         assert f'"{option}"' in text, f"{page}: `python {script}` has no {option}"
 
 
-LAYOUT_PACKAGES = ("flows/", "tasks/", "tasks/stages/", "tasks/engine/", "tasks/core/")
+LAYOUT_PACKAGES = ("flows/", "tasks/", "tasks/stages/", "tasks/engine/", "tasks/core/",
+                   "tasks/serving/")
 LAYOUT_INDENT = 14  # where the README's Layout block starts its second column
 
 
