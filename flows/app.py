@@ -6,7 +6,8 @@
 Named ``app`` because ``serve`` already means Prefect's scheduled retraining. It answers with
 ``<artifacts>/<dataset>/production`` and follows it: a model the gate promotes answers from
 the next request on, without a restart (:mod:`tasks.core.serving`). No Prefect here: building
-the parser imports neither Prefect nor the web stack, which load in :func:`app_command`.
+the parser (:mod:`flows.app_options`) imports neither Prefect nor the web stack, which load
+in :func:`app_command`.
 """
 
 from __future__ import annotations
@@ -15,20 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from flows.options import add_artifacts_option, add_field_options, given, validate
-from tasks.config import DataConfig
+from flows.options import given, validate
 from tasks.core.registry import DATASETS
 from tasks.layout import Layout
 from tasks.serving.options import AppOptions
-
-
-def app_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``mnist-flow app``, from :class:`AppOptions` and the shared ones."""
-    add_field_options(parser, AppOptions, defaults=True)
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS), help="whose production model to serve "
-                        "(default: mnist)")
-    add_artifacts_option(parser)
 
 
 def app_command(args: argparse.Namespace) -> None:
@@ -37,11 +28,7 @@ def app_command(args: argparse.Namespace) -> None:
     from tasks.serving.app import build_app
     from tasks.serving.server import bind, run
 
-    from threadpoolctl import threadpool_limits
-
     options = validate(AppOptions, given(args, AppOptions))
-    # One image is a (1, 784) product: BLAS threads only spin against the request threads
-    threadpool_limits(1)
     dataset_dir = Layout(Path(args.artifacts_dir).resolve(), args.dataset).dataset_dir
     holder = ProductionHolder(dataset_dir)
     app = build_app(holder, class_names=DATASETS[args.dataset].class_names,

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from flows.app import app_options
+from flows.app_options import app_options
 from flows.options import (
     SWEEP_OWNS,
     add_artifacts_option,
