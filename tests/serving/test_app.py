@@ -1,21 +1,24 @@
-"""The routes of ``mnist-flow app`` in-process (Starlette's TestClient): answers, the page,
-and the same preprocessing as ``mnist-flow predict``."""
+"""The routes of ``mnist-flow app`` in-process (httpx's ASGI transport): answers, the page,
+503 while production is damaged and recovery after the repair, and the same preprocessing as
+``mnist-flow predict``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
 from tasks.core.export import load_weights_csv
 from tasks.core.images import load_user_image
 from tasks.core.network import predict_proba
+from tasks.core.production import POINTER_JSON, repair_production
 from tasks.core.registry import MNIST
 from tasks.core.serving import ProductionHolder
 from tasks.serving.app import STATIC, build_app
@@ -23,21 +26,44 @@ from tasks.serving.options import AppOptions
 from tests.serving.conftest import one_on_paper, png_bytes, promote
 
 
-def client_for(artifacts: Path) -> TestClient:
+class AppClient:
+    """Requests to the application in this process, one event loop per request."""
+
+    def __init__(self, app: object) -> None:
+        self.transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    def request(self, method: str, path: str, **options: object) -> httpx.Response:
+        async def send() -> httpx.Response:
+            async with httpx.AsyncClient(transport=self.transport,
+                                         base_url="http://app") as client:
+                response = await client.request(method, path, **options)
+                await response.aread()
+                return response
+
+        return asyncio.run(send())
+
+    def get(self, path: str, **options: object) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: object) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+
+def client_for(artifacts: Path) -> AppClient:
     options = AppOptions()
-    app = build_app(ProductionHolder(artifacts / "mnist"), class_names=MNIST.class_names,
-                    max_body_bytes=options.max_body_bytes,
-                    max_header_bytes=options.max_header_bytes)
-    return TestClient(app, raise_server_exceptions=False)
+    return AppClient(build_app(ProductionHolder(artifacts / "mnist"),
+                                class_names=MNIST.class_names,
+                                max_body_bytes=options.max_body_bytes,
+                                max_header_bytes=options.max_header_bytes))
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
+def client(tmp_path: Path) -> AppClient:
     promote(tmp_path, "model-a", seed=1)
     return client_for(tmp_path)
 
 
-def test_a_picture_gets_the_same_answer_as_mnist_flow_predict(client: TestClient,
+def test_a_picture_gets_the_same_answer_as_mnist_flow_predict(client: AppClient,
                                                               tmp_path: Path) -> None:
     picture = tmp_path / "one.png"
     picture.write_bytes(png_bytes(one_on_paper()))
@@ -52,14 +78,14 @@ def test_a_picture_gets_the_same_answer_as_mnist_flow_predict(client: TestClient
     np.testing.assert_allclose(answer["probabilities"], expected, atol=1e-6)
 
 
-def test_a_json_array_is_read_like_the_same_picture(client: TestClient) -> None:
+def test_a_json_array_is_read_like_the_same_picture(client: AppClient) -> None:
     as_png = client.post("/predict", content=png_bytes(one_on_paper())).json()
     as_json = client.post("/predict", json=one_on_paper().tolist()).json()
     wrapped = client.post("/predict", json={"pixels": one_on_paper().tolist()}).json()
     assert as_json == as_png == wrapped
 
 
-def test_an_empty_picture_is_no_digit_found_not_a_guess(client: TestClient) -> None:
+def test_an_empty_picture_is_no_digit_found_not_a_guess(client: AppClient) -> None:
     blank = np.full((40, 40), 255, np.uint8)
     answer = client.post("/predict", content=png_bytes(blank)).json()
     assert answer["digit"] is None and answer["probabilities"] is None
@@ -67,7 +93,7 @@ def test_an_empty_picture_is_no_digit_found_not_a_guess(client: TestClient) -> N
     assert answer["model"] == "model-a"
 
 
-def test_model_describes_production(client: TestClient) -> None:
+def test_model_describes_production(client: AppClient) -> None:
     model = client.get("/model").json()
     assert model["model"] == "model-a" and model["accuracy"] == 1.0
     assert model["reason"].startswith("first model") and model["promoted_at"]
@@ -84,7 +110,21 @@ def test_no_production_yet_is_503_with_one_line(tmp_path: Path) -> None:
     assert client.get("/health").status_code == 200
 
 
-def test_the_page_and_its_files_come_from_the_package_not_a_cdn(client: TestClient) -> None:
+def test_a_damaged_production_is_503_until_repaired(client: AppClient,
+                                                   tmp_path: Path) -> None:
+    picture = png_bytes(one_on_paper())
+    assert client.post("/predict", content=picture).status_code == 200
+    (tmp_path / "mnist" / POINTER_JSON).unlink()
+    for response in (client.post("/predict", content=picture), client.get("/model")):
+        assert response.status_code == 503 and response.text.count("\n") == 0
+        assert "production.json is missing" in response.json()["error"]
+    assert client.get("/health").status_code == 200  # the process serves on
+    repair_production(tmp_path / "mnist")
+    answer = client.post("/predict", content=picture)
+    assert answer.status_code == 200 and answer.json()["model"] == "model-a"
+
+
+def test_the_page_and_its_files_come_from_the_package_not_a_cdn(client: AppClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     for name in ("app.js", "style.css"):
@@ -93,7 +133,7 @@ def test_the_page_and_its_files_come_from_the_package_not_a_cdn(client: TestClie
         assert not re.search(r"https?://", path.read_text(encoding="utf-8")), path
 
 
-def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
+def test_unknown_routes_and_methods_answer_json(client: AppClient) -> None:
     assert client.get("/nope").json() == {"error": "Not Found"}
     assert client.get("/predict").status_code == 405
     assert "error" in client.get("/predict").json()
