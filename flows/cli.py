@@ -39,6 +39,7 @@ from flows.options import (
     add_run_options,
     add_training_options,
 )
+from flows.promotion_commands import production_options, promote_options, rollback_options
 from tasks.config import DataConfig, ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
 from tasks.core.registry import DATASETS
@@ -84,6 +85,10 @@ COMMANDS = {
     "production": Command("flows.production:production_command", "show what is in production "
                           "(model, since when, why), or repair a damaged production",
                           "production was left as it was"),
+    "promote": Command("flows.promotion_commands:promote_command", "put a model in production "
+                       "by hand, with a reason (logged)", "production was left as it was"),
+    "rollback": Command("flows.promotion_commands:rollback_command", "put back the model "
+                        "production replaced (logged)", "production was left as it was"),
 }
 
 
@@ -166,19 +171,11 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
     add_artifacts_option(parser)
 
 
-def _production_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=("show", "repair"), default="show",
-                        help="show (the default) prints the production model; repair rebuilds "
-                             "a damaged production's link or record from what is left")
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS), help="whose production (default: mnist)")
-    add_artifacts_option(parser)
-
-
 SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run_options, "explain": lambda p: _run_options(p, explain_flag=False),
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
-    "history": _history_options, "production": _production_options,
+    "history": _history_options, "production": production_options,
+    "promote": promote_options, "rollback": rollback_options,
 }
 
 

@@ -16,7 +16,6 @@ stop a concurrent ``mnist-flow rollback`` from interleaving.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,7 +135,7 @@ def force_promote(dataset_dir: Path, model_dir: Path, *, reason: str, by: str,
             policy="force", accuracy=_test_accuracy(model_dir), test_accuracy=None, scores={},
             eval_sizes={}, previous=current and current.model,
             previous_accuracy=current and current.accuracy)
-        move_production(dataset_dir, model_dir, info, "force", _line(info, "promoted", when))
+        move_production(dataset_dir, model_dir, info, "force", _line(info, current, when))
     return info
 
 
@@ -160,7 +159,7 @@ def rollback(dataset_dir: Path, *, reason: str, by: str,
         earlier = _record_inside(folder)
         info = replace(earlier, promoted_at=when, policy="rollback",
                        reason=f"rolled back from {current.model} by {by}: {reason}")
-        move_production(dataset_dir, folder, info, "rollback", _line(info, "promoted", when))
+        move_production(dataset_dir, folder, info, "rollback", _line(info, current, when))
     return info
 
 
@@ -183,8 +182,9 @@ def _test_accuracy(model_dir: Path) -> float:
         return 0.0
 
 
-def _line(info: Production, outcome: str, when: str) -> dict:
-    return {"outcome": outcome, "candidate": info.model, "production": info.previous,
-            "reason": info.reason, "decided_at": when, "policy": info.policy,
-            "candidate_accuracy": info.accuracy, "production_accuracy": info.previous_accuracy,
-            "pid": os.getpid()}
+def _line(info: Production, replaced: Production | None, when: str) -> dict:
+    """The log line of a move made by hand: ``info`` replacing ``replaced``."""
+    return {"outcome": "promoted", "candidate": info.model,
+            "production": replaced and replaced.model, "reason": info.reason,
+            "decided_at": when, "policy": info.policy, "candidate_accuracy": info.accuracy,
+            "production_accuracy": replaced and replaced.accuracy}
