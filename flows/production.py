@@ -57,6 +57,6 @@ def describe_decisions(dataset_dir: Path, last: int) -> list[str]:
     for entry in reversed(decisions):
         by = {"gate": "gate", "approval": "approval", "force": "by hand",
               "rollback": "rollback"}.get(str(entry.get("action")), str(entry.get("action")))
-        lines.append(f"  {str(entry.get('decided_at', '?')):<25} {entry['outcome']:<8} "
+        lines.append(f"  {entry.get('decided_at', '?')!s:<25} {entry['outcome']:<8} "
                      f"{entry['candidate']}  ({by}) {entry.get('reason', '')}")
     return lines

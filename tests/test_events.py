@@ -17,7 +17,8 @@ from tasks.events import (
 
 RECORD = PromotionRecord(
     dataset="mnist", outcome="unchanged", reason="already production", policy="if-better",
-    thresholds={"significance": 0.05}, candidate="abc", candidate_dir="/a/abc", candidate_accuracy=0.9,
+    thresholds={"significance": 0.05}, candidate="abc", candidate_dir="/a/abc",
+    candidate_accuracy=0.9,
     production="abc", production_accuracy=0.9, candidate_scores={"test": 0.9},
     production_scores={"test": 0.9}, eval_sizes={"test": 10}, decided_at="2026-11-30T08:00:00")
 

@@ -14,9 +14,9 @@ import pytest
 
 from tasks.core.errors import ConfigError
 from tasks.core.export import load_weights_csv, write_weights_csv
+from tasks.core.gate_rules import Thresholds
 from tasks.core.network import init_params, predict
 from tasks.core.production import ProductionDamagedError, read_production, repair_production
-from tasks.core.gate_rules import Thresholds
 from tasks.core.promotion import check_policy, decide, gate
 from tasks.core.promotion_log import read_decisions
 from tasks.engine.pointer import pointer_lock

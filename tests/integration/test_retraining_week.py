@@ -89,7 +89,7 @@ def assert_follows_the_numbers(promotion: dict[str, Any]) -> None:
     if figures is None:  # nothing to compare against: the first model
         assert promotion["outcome"] == "promoted", promotion
         return
-    passes = (0 < figures["gain_points"] and figures["p_value"] < rules["significance"]
+    passes = (figures["gain_points"] > 0 and figures["p_value"] < rules["significance"]
               and figures["gain_points"] >= rules["min_gain"] - 1e-9
               and not figures["recall_drops"])
     assert promotion["outcome"] == ("promoted" if passes else "rejected"), promotion
