@@ -62,8 +62,22 @@ def ask_for_approval(dataset_dir: Path, candidate_dir: Path, sets: EvalSets, *,
                                 poll_interval=POLL_SECONDS, key=f"approve-{advice.candidate}")
     except FlowPauseTimeout:
         answer = None
+        _run_again()
     return settle_approval(dataset_dir, candidate_dir, advice, answer and (
         answer.approve, answer.reviewer, answer.note))
+
+
+def _run_again() -> None:
+    """After the deadline the server still holds the run as Paused, and would hold every later
+    task as "NotReady": set it Running again (forced: no resume without an answer exists)."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+    from prefect.states import Running
+
+    context = FlowRunContext.get()
+    assert context is not None and context.flow_run is not None, "paused outside a flow run"
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(context.flow_run.id, Running(), force=True)
 
 
 def _disagreeing_images(dataset_dir: Path, candidate_dir: Path, sets: EvalSets,
