@@ -251,3 +251,24 @@ def test_the_layout_names_production_as_the_gate_does(tmp_path: Path) -> None:
     assert layout.production_link == tmp_path / "mnist" / POINTER
     assert layout.production_record == tmp_path / "mnist" / POINTER_JSON
 
+
+
+def test_two_seeds_of_the_fast_preset_never_flip_production_in_20_alternating_runs(
+        tmp_path: Path, mnist_arrays, fast_params, sets) -> None:
+    """Two equally good models (seeds 1 and 2) on the real test split: whichever is in
+    production stays; a plain comparison of accuracies would have moved it on every
+    other run."""
+    from tasks.core.train import train_network
+    from tasks.core.train_config import get_preset
+
+    seeds = {"5eed00000001": fast_params, "5eed00000002": train_network(
+        *mnist_arrays, get_preset("fast").model_copy(update={"seed": 2})).params}
+    for name, params in seeds.items():
+        write_weights_csv(params, tmp_path / "models" / name)
+    runs = [_gate(tmp_path, tmp_path / "models" / name, sets)
+            for _ in range(10) for name in seeds]
+    assert runs[0].outcome == "promoted"
+    assert {run.outcome for run in runs[1:]} <= {"rejected", "unchanged"}, runs[1].line()
+    assert os.readlink(tmp_path / "mnist" / "production") == "promoted/5eed00000001"
+    gains = {round(run.comparison["gain_points"], 2) for run in runs[1:] if run.comparison}
+    assert len(gains) == 1 and abs(next(iter(gains))) < 1.0  # seed 2 against seed 1, each time
