@@ -16,6 +16,7 @@ stop a concurrent ``mnist-flow rollback`` from interleaving.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from tasks.core.production import (
     POINTER,
     POINTER_JSON,
     STORE,
+    WEIGHT_FILES,
     Production,
     install_production,
     read_production,
@@ -121,8 +123,7 @@ def force_promote(dataset_dir: Path, model_dir: Path, *, reason: str, by: str,
     is production."""
     dataset_dir, model_dir = Path(dataset_dir), Path(model_dir)
     when = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    if not all((model_dir / name).is_file() for name in ("W_1.csv", "b_1.csv", "W_2.csv",
-                                                          "b_2.csv")):
+    if not all((model_dir / name).is_file() for name in WEIGHT_FILES):
         raise PromotionRefusedError(f"{model_dir} holds no exported model (W_1.csv, b_1.csv, "
                                     f"W_2.csv, b_2.csv); run the pipeline for it first")
     with pointer_lock(dataset_dir / POINTER):
@@ -172,8 +173,7 @@ def _record_inside(folder: Path) -> Production:
 
 
 def _test_accuracy(model_dir: Path) -> float:
-    import json
-
+    """The model's own test accuracy (``metrics.json``), 0.0 when it has none."""
     try:
         value = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))["test"][
             "accuracy"]
