@@ -7,6 +7,8 @@
     mnist-flow sweep --grid lr=0.001,0.002 --epochs 1
     mnist-flow predict --weights artifacts/latest digit.png
     mnist-flow history
+    mnist-flow promote MODEL_ID --reason "hotfix"   # or: rollback
+    mnist-flow app                      # the production model over HTTP
 
 Every subcommand ends through :func:`exit_status`: 0 on success; one ``error:`` line on stderr
 and 2 for anything the user can fix, a mistyped option included (:class:`Parser`); one line
@@ -40,6 +42,7 @@ from flows.options import (
     add_run_options,
     add_training_options,
 )
+from flows.promotion_commands import production_options, promote_options, rollback_options
 from tasks.config import DataConfig, ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
 from tasks.core.registry import DATASETS
@@ -83,8 +86,12 @@ COMMANDS = {
     "history": Command("flows.history:history_command", "print the last trainings and their "
                        "accuracy side by side", "nothing was written"),
     "production": Command("flows.production:production_command", "show what is in production "
-                          "(model, since when, why), or repair a damaged production",
+                          "(model, since when, why) and past decisions, or repair it",
                           "production was left as it was"),
+    "promote": Command("flows.promotion_commands:promote_command", "put a model in production "
+                       "by hand, with a reason (logged)", "production was left as it was"),
+    "rollback": Command("flows.promotion_commands:rollback_command", "put back the model "
+                        "production replaced (logged)", "production was left as it was"),
     "app": Command("flows.app:app_command", "serve the production model over HTTP with a "
                    "page to draw digits on; follows the gate without a restart",
                    "nothing was written"),
@@ -170,19 +177,11 @@ def _history_options(parser: argparse.ArgumentParser) -> None:
     add_artifacts_option(parser)
 
 
-def _production_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=("show", "repair"), default="show",
-                        help="show (the default) prints the production model; repair rebuilds "
-                             "a damaged production's link or record from what is left")
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS), help="whose production (default: mnist)")
-    add_artifacts_option(parser)
-
-
 SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run_options, "explain": lambda p: _run_options(p, explain_flag=False),
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
-    "history": _history_options, "production": _production_options, "app": app_options,
+    "history": _history_options, "production": production_options,
+    "promote": promote_options, "rollback": rollback_options, "app": app_options,
 }
 
 

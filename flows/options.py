@@ -6,7 +6,7 @@ An option's flag, type, choices, bounds, help text and default are read from its
 same words for the same option, and a field added to a model is one more option, one more
 entry of the flow's parameter schema and (through the stage that reads its section) one more
 input of a cache key, with no table to update. A field's ``json_schema_extra`` may name its
-``flag`` (``--promote-tolerance``), ``metavar`` or ``enum`` (the choices). Options are unset
+``flag`` (``--promote-min-gain``), ``metavar`` or ``enum`` (the choices). Options are unset
 (None) unless given, so every default is the model's. Nothing here imports Prefect.
 """
 

@@ -1,9 +1,11 @@
 """``mnist-flow production``: what is in production, and a repair for when it is damaged.
 
-    mnist-flow production                 # model, since when, why, its accuracy
+    mnist-flow production                 # model, since when, why, its accuracy, and the
+                                          # last decisions (promotions and refusals)
     mnist-flow production repair          # rebuild a damaged production from what is left
 
-No Prefect and no numpy: it reads the link and the record (:mod:`tasks.core.production`).
+No Prefect and no numpy: it reads the link, the record (:mod:`tasks.core.production`) and the
+promotions log (:mod:`tasks.core.promotion_log`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from tasks.core.production import POINTER, read_production, repair_production
+from tasks.core.promotion_log import read_decisions
 from tasks.layout import Layout
 
 
@@ -21,7 +24,10 @@ def production_command(args: argparse.Namespace) -> None:
     if args.action == "repair":
         print(repair_production(dataset_dir))
         return
-    print("\n".join(describe_production(dataset_dir)))
+    lines = describe_production(dataset_dir)
+    if args.last > 0:
+        lines += describe_decisions(dataset_dir, args.last)
+    print("\n".join(lines))
 
 
 def describe_production(dataset_dir: Path) -> list[str]:
@@ -40,3 +46,17 @@ def describe_production(dataset_dir: Path) -> list[str]:
             f"  accuracy   {record.accuracy:.4f}{test}",
             f"  why        {record.reason} (policy {record.policy})",
             f"  replaced   {before}"]
+
+
+def describe_decisions(dataset_dir: Path, last: int) -> list[str]:
+    """The last ``last`` decisions of the promotions log, newest first, one line each."""
+    decisions = read_decisions(dataset_dir, last=last)
+    if not decisions:
+        return ["no decision logged yet"]
+    lines = [f"last {len(decisions)} decisions, newest first:"]
+    for entry in reversed(decisions):
+        by = {"gate": "gate", "approval": "approval", "force": "by hand",
+              "rollback": "rollback"}.get(str(entry.get("action")), str(entry.get("action")))
+        lines.append(f"  {entry.get('decided_at', '?')!s:<25} {entry['outcome']:<8} "
+                     f"{entry['candidate']}  ({by}) {entry.get('reason', '')}")
+    return lines

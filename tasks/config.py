@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 from pydantic.fields import FieldInfo
+
+if TYPE_CHECKING:
+    from tasks.core.gate_rules import Thresholds
 
 from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.pace import DEADLINE_FACTOR, MIN_RATE
@@ -86,18 +89,38 @@ class RetrainingConfig(BaseModel):
         None, description="Intake folder of new labelled images, <incoming>/<class>/<name>.png "
         "(ImageFolder layout). Unset: <artifacts_dir>/<dataset>/incoming. Missing or empty: "
         "no new data.", json_schema_extra={"metavar": "DIR"})
-    promote: Literal["if-better", "always", "never"] = Field(
-        "if-better", description="When a new model replaces production: if-better (accuracy "
-        "at least production's minus the tolerance), always, or never.")
-    tolerance: float = Field(
-        0.0, ge=0, le=1, description="Accuracy (a fraction) a new model may lose against "
-        "production and still be promoted under if-better, e.g. 0.002 for 0.2 points.",
-        json_schema_extra={"flag": "--promote-tolerance"})
+    promote: Literal["if-better", "always", "never", "ask"] = Field(
+        "if-better", description="When a new model replaces production: if-better (a "
+        "significant paired gain above the margin, no class's recall dropping past the "
+        "limit), always, never, or ask (if-better's advice, then a person approves in the "
+        "dashboard).")
+    significance: float = Field(
+        0.05, gt=0, le=1, description="Largest p-value of McNemar's one-sided exact test "
+        "(candidate better, on the images the two models disagree on) that promotes.",
+        json_schema_extra={"flag": "--promote-significance"})
+    min_gain: float = Field(
+        0.1, ge=0, le=100, description="Accuracy gain, in points, a candidate needs over "
+        "production to be promoted under if-better.",
+        json_schema_extra={"flag": "--promote-min-gain"})
+    max_class_drop: float = Field(
+        2.0, ge=0, le=100, description="Largest drop, in points, of any one class's recall "
+        "that a promoted candidate may have.",
+        json_schema_extra={"flag": "--promote-max-class-drop"})
+    approval_timeout: float = Field(
+        86400.0, gt=0, le=30 * 86400, description="Seconds the ask policy waits for a "
+        "person's answer before rejecting the candidate.",
+        json_schema_extra={"flag": "--approval-timeout"})
 
     def gate(self) -> RetrainingConfig:
         """The settings the promotion gate reads: all but the intake folder, so a new field
         here enters the gate's cache key by itself, and a moved intake folder does not."""
         return self.model_copy(update={"incoming": None})
+
+    def thresholds(self) -> Thresholds:
+        """The if-better rules' settings, for :func:`tasks.core.promotion.gate`."""
+        from tasks.core.gate_rules import Thresholds  # numpy: not at import of the config
+
+        return Thresholds(self.significance, self.min_gain, self.max_class_drop)
 
 
 class FlowConfig(BaseModel):

@@ -2,6 +2,8 @@
 
     mnist-flow.model.promoted            resource: the model   payload: the gate's record
     mnist-flow.model.rejected            resource: the model   payload: the gate's record
+    mnist-flow.model.awaiting-approval   resource: the model   payload: the rules' advice
+                                         (policy ask: a person must answer in the dashboard)
     mnist-flow.incoming.rejected-files   resource: the intake folder  payload: files, reasons
 
 The model's resource id is ``mnist-flow.model.<dataset>.<model id>``; inside a flow or task
@@ -22,6 +24,7 @@ from tasks.dashboard import post
 
 MODEL_PROMOTED = "mnist-flow.model.promoted"
 MODEL_REJECTED = "mnist-flow.model.rejected"
+MODEL_AWAITING_APPROVAL = "mnist-flow.model.awaiting-approval"
 FILES_REJECTED = "mnist-flow.incoming.rejected-files"
 # Events are capped in size by the server (1.5 MB by default); a folder of 10,000 bad files
 # is named by count, and its first files, in the event; the manifest has them all.
@@ -54,6 +57,19 @@ def promotion_event(record: PromotionRecord) -> EventFields | None:
                        {**record_dict(record), "summary": record.line()})
 
 
+def awaiting_approval_event(advice: PromotionRecord) -> EventFields:
+    """``mnist-flow.model.awaiting-approval``: the rules' advice and its figures, for a person."""
+    return EventFields(MODEL_AWAITING_APPROVAL, model_resource(advice.dataset, advice.candidate),
+                       {**record_dict(advice), "summary": f"awaiting approval; the rules "
+                                                          f"advise {advice.line()}"})
+
+
+def production_moved_event(dataset: str, model: str, fields: dict[str, Any]) -> EventFields:
+    """``mnist-flow.model.promoted`` for a move made by a command (forced, rolled back)."""
+    return EventFields(MODEL_PROMOTED, model_resource(dataset, model),
+                       {"dataset": dataset, **fields})
+
+
 def rejected_files_event(dataset: str, result: IntakeResult) -> EventFields | None:
     """``mnist-flow.incoming.rejected-files`` naming the files intake dropped and why; None
     when it dropped none."""
@@ -72,6 +88,15 @@ def rejected_files_event(dataset: str, result: IntakeResult) -> EventFields | No
 def emit_promotion_event(record: PromotionRecord) -> Event | None:
     """Emit :func:`promotion_event` (from inside a run: the run becomes a related resource)."""
     return _emit(promotion_event(record))
+
+
+def emit_awaiting_approval_event(advice: PromotionRecord) -> Event | None:
+    return _emit(awaiting_approval_event(advice))
+
+
+def emit_production_moved_event(dataset: str, model: str, fields: dict[str, Any]
+                                ) -> Event | None:
+    return _emit(production_moved_event(dataset, model, fields))
 
 
 def emit_rejected_files_event(dataset: str, result: IntakeResult) -> Event | None:

@@ -9,7 +9,8 @@ from typing import Any
 from tasks.core.ledger import make_entry
 
 DECISION = {"decided": True, "outcome": "promoted", "reason": "accuracy +0.0100 vs production",
-            "policy": "if-better", "tolerance": 0.0, "candidate": "c0ffee",
+            "policy": "if-better", "candidate": "c0ffee",
+            "thresholds": {"significance": 0.05, "min_gain": 0.1, "max_class_drop": 2.0},
             "candidate_accuracy": 0.91, "production": "beef00", "production_accuracy": 0.9,
             "eval_sizes": {"test": 10000}, "decided_at": "2026-12-06T02:35:05+00:00"}
 

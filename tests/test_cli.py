@@ -38,7 +38,7 @@ def test_without_a_subcommand_run_is_meant() -> None:
     assert parse_args(["--preset", "fast"]).command == "run"
     assert parse_args(["history"]).command == "history"
     assert set(COMMANDS) == {"run", "explain", "serve", "sweep", "predict", "history",
-                             "production", "app"}
+                             "production", "promote", "rollback", "app"}
 
 
 def test_every_training_setting_is_an_option_with_its_model_words() -> None:
@@ -70,7 +70,8 @@ def test_run_sweep_and_serve_say_the_same_words_for_the_same_option() -> None:
 
 def test_run_and_serve_offer_the_retraining_options() -> None:
     for name in ("run", "serve"):
-        assert {"--incoming", "--promote", "--promote-tolerance"} <= set(_helps(name)), name
+        assert {"--incoming", "--promote", "--promote-significance", "--promote-min-gain",
+                "--promote-max-class-drop", "--approval-timeout"} <= set(_helps(name)), name
 
 
 def test_overrides_apply_on_top_of_the_preset(tmp_path: Path) -> None:
@@ -87,8 +88,10 @@ def test_overrides_apply_on_top_of_the_preset(tmp_path: Path) -> None:
     (["--hidden", "0"], "train.hidden: Input should be greater than or equal to 1"),
     (["--retries", "11"], "data.retries: Input should be less than or equal to 10"),
     (["--optimizer", "adam"], "epochs is required for optimizer 'adam'"),
-    (["--promote-tolerance", "2"], r"retraining.tolerance: Input should be less than or equal "
-                                   r"to 1 \(got 2.0\)"),
+    (["--promote-significance", "2"], r"retraining.significance: Input should be less than or "
+                                      r"equal to 1 \(got 2.0\)"),
+    (["--promote-max-class-drop", "-1"], r"retraining.max_class_drop: Input should be greater "
+                                         r"than or equal to 0"),
 ])
 def test_invalid_values_name_the_parameter(argv: list[str], message: str, tmp_path: Path) -> None:
     args = parse_args([*argv, "--artifacts-dir", str(tmp_path)])
@@ -101,16 +104,19 @@ def test_retraining_options_fill_the_config_and_serve_stores_the_intake_folder_a
     from flows.serve import deployment_parameters
 
     defaults = config_from_args(parse_args(["--artifacts-dir", str(tmp_path)]))
-    assert defaults.retraining.model_dump() == {"incoming": None, "promote": "if-better",
-                                                "tolerance": 0.0}
+    assert defaults.retraining.model_dump() == {
+        "incoming": None, "promote": "if-better", "significance": 0.05, "min_gain": 0.1,
+        "max_class_drop": 2.0, "approval_timeout": 86400.0}
     monkeypatch.chdir(tmp_path)
     args = parse_args(["--incoming", "new", "--promote", "always",
-                                      "--promote-tolerance", "0.01", "--artifacts-dir", "art"])
+                                      "--promote-min-gain", "0.5", "--artifacts-dir", "art"])
     config = config_from_args(args)
     assert (config.retraining.incoming, config.retraining.promote,
-            config.retraining.tolerance) == (Path("new"), "always", 0.01)
+            config.retraining.min_gain) == (Path("new"), "always", 0.5)
     stored = deployment_parameters(config)["config"]["retraining"]
-    assert stored == {"incoming": str(tmp_path / "new"), "promote": "always", "tolerance": 0.01}
+    assert stored == {"incoming": str(tmp_path / "new"), "promote": "always",
+                      "significance": 0.05, "min_gain": 0.5, "max_class_drop": 2.0,
+                      "approval_timeout": 86400.0}
 
 
 def test_an_unwritable_artifacts_dir_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from tasks.events import (
 
 RECORD = PromotionRecord(
     dataset="mnist", outcome="unchanged", reason="already production", policy="if-better",
-    tolerance=0.0, candidate="abc", candidate_dir="/a/abc", candidate_accuracy=0.9,
+    thresholds={"significance": 0.05}, candidate="abc", candidate_dir="/a/abc",
+    candidate_accuracy=0.9,
     production="abc", production_accuracy=0.9, candidate_scores={"test": 0.9},
     production_scores={"test": 0.9}, eval_sizes={"test": 10}, decided_at="2026-11-30T08:00:00")
 
@@ -37,3 +38,18 @@ def test_events_name_the_model_and_cap_the_file_list(tmp_path: Path) -> None:
     files = rejected_files_event("mnist", IntakeResult(str(tmp_path), "d", bad))
     assert files is not None and files.payload["rejected"] == 150
     assert len(files.payload["files"]) == MAX_LISTED_FILES and files.payload["truncated"]
+
+
+def test_awaiting_approval_carries_the_figures() -> None:
+    from tasks.events import MODEL_AWAITING_APPROVAL, awaiting_approval_event
+
+    figures = {"gain_points": 0.43, "p_value": 0.0072, "candidate_only": 169,
+               "production_only": 126}
+    advice = replace(RECORD, outcome="promoted", policy="ask", production="old",
+                     reason="gain +0.43 points is significant", comparison=figures)
+    event = awaiting_approval_event(advice)
+    assert event.event == MODEL_AWAITING_APPROVAL
+    assert event.resource["prefect.resource.id"] == "mnist-flow.model.mnist.abc"
+    assert event.payload["comparison"] == figures and event.payload["policy"] == "ask"
+    assert event.payload["summary"].startswith(
+        "awaiting approval; the rules advise promoted: gain +0.43 points is significant")

@@ -59,8 +59,8 @@ def test_a_field_added_to_a_section_reaches_the_cli_the_schema_and_the_gates_key
                             margin=(float, Field(0.0, ge=0, description="A new setting.")))
     parser = argparse.ArgumentParser()
     add_field_options(parser, extended, defaults=True)
-    args = parser.parse_args(["--margin", "0.01", "--promote-tolerance", "0.002"])
-    assert (args.margin, args.tolerance) == (0.01, 0.002)
+    args = parser.parse_args(["--margin", "0.01", "--promote-significance", "0.01"])
+    assert (args.margin, args.significance) == (0.01, 0.01)
 
     layout = Layout(tmp_path, "mnist")
 

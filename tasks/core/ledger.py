@@ -58,7 +58,10 @@ class RecordedDecision(_LedgerRecord):
     candidate_accuracy: float
     production: str | None  # none: nothing was in production
     production_accuracy: float | None
-    tolerance: float | None = None  # the rest is shown by no table: a line may do without
+    # the rest is shown by no table: a line may do without (older lines hold ``tolerance``,
+    # the gate's setting before the paired test; it is ignored)
+    thresholds: dict[str, float] | None = None  # significance, min_gain, max_class_drop
+    comparison: dict[str, Any] | None = None  # the paired figures (gate_rules.comparison_figures)
     eval_sizes: dict[str, int] | None = None
     decided_at: str | None = None
 

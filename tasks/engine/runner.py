@@ -18,9 +18,14 @@ from tasks.engine.stage import Stage, StageOutcome
 
 def verdict(stage: Stage, store: CacheStore, inputs: Mapping[str, Any], *,
             verify: Verify = "stat", forced: bool = False) -> Verdict:
-    """Would ``stage`` run with ``inputs``, and why (reads only)."""
-    return judge(store, stage.name, stage.task.fn, inputs, exclude=stage.unkeyed,
-                 verify=verify, forced=forced)
+    """Would ``stage`` run with ``inputs``, and why (reads only). A cached result its stage's
+    ``still_stands`` no longer vouches for is stale: the stage runs again under the same key."""
+    judged = judge(store, stage.name, stage.task.fn, inputs, exclude=stage.unkeyed,
+                   verify=verify, forced=forced)
+    if judged.runs or judged.manifest is None or stage.still_stands is None:
+        return judged
+    why = stage.still_stands(judged.manifest, inputs)
+    return judged if why is None else Verdict(stage.name, True, why, judged.key, stale=True)
 
 
 @dataclass

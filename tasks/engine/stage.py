@@ -38,6 +38,11 @@ class Stage:
     exactly the files the task records (the runner checks it). ``expected(layout)`` gives the
     manifest a stage is known to produce before it runs (``explain`` uses it), if any.
 
+    ``still_stands(manifest, inputs)``, if given, is asked about a cached result before it is
+    served: None keeps it, a reason reruns the stage (a fact outside the key changed, such as
+    the production model a gate decided against). It is not part of the key, so an unchanged
+    rerun stays all-cached.
+
     A stage with ``cached=False`` runs every time, after the stages before it, and receives
     their :class:`StageOutcome` records as ``outcomes``; its task's return value is passed on
     as it is (it records no manifest).
@@ -51,6 +56,7 @@ class Stage:
     outputs: tuple[str, ...] = ()
     expected: Callable[[Any], Manifest] | None = None
     cached: bool = True
+    still_stands: Callable[[Manifest, Mapping[str, Any]], str | None] | None = None
 
     def check_outputs(self, manifest: Manifest) -> Manifest:
         """``manifest`` if it names exactly the declared outputs; :class:`DeclarationError`

@@ -30,9 +30,9 @@ from tasks.stages.export import model_summary
 
 HISTORY_ROWS = 20
 # What the ledger line keeps of the gate's decision (the promote stage's manifest info).
-DECISION_FIELDS = ("outcome", "reason", "policy", "tolerance", "candidate",
+DECISION_FIELDS = ("outcome", "reason", "policy", "thresholds", "candidate",
                    "candidate_accuracy", "production", "production_accuracy", "eval_sizes",
-                   "decided_at")
+                   "decided_at", "comparison")
 
 
 @dataclass(frozen=True)

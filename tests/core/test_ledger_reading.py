@@ -76,12 +76,12 @@ def test_older_lines_without_the_optional_fields_still_read(tmp_path: Path) -> N
     line = main_line("r1")
     minimal = {k: v for k, v in line.items() if k not in ("versions", "promotion", "seed")}
     decision = {k: v for k, v in line["promotion"].items()
-                if k not in ("tolerance", "eval_sizes", "decided_at")}
+                if k not in ("thresholds", "eval_sizes", "decided_at")}
     path = write_ledger(tmp_path / "ledger.jsonl",
                         [encoded(minimal), encoded({**minimal, "promotion": decision})])
     entries = read_entries(path)
     assert [e.promotion is None for e in entries] == [True, False]
-    assert entries[1].promotion is not None and entries[1].promotion.tolerance is None
+    assert entries[1].promotion is not None and entries[1].promotion.thresholds is None
 
 
 @pytest.mark.parametrize("block", [7, 100, 1 << 20])

@@ -148,3 +148,49 @@ def test_sigterm_while_app_answers_requests(tmp_path: Path) -> None:
     answer = httpx.post(f"{url}/predict", content=png_bytes(one_on_paper()), timeout=60)
     assert answer.json()["model"] == "model-a"  # serving: now stop it
     _terminate(app)
+
+
+def _model_folder(artifacts: Path, name: str) -> Path:
+    folder = artifacts / "mnist" / "models" / name
+    folder.mkdir(parents=True)
+    for file in ("W_1.csv", "b_1.csv", "W_2.csv", "b_2.csv"):
+        (folder / file).write_text("0\n")
+    return folder
+
+
+@pytest.mark.parametrize("command", [["promote", "bbb", "--reason", "try it"],
+                                     ["rollback", "--reason", "undo"]])
+def test_sigterm_while_promote_or_rollback_waits_for_production(tmp_path: Path,
+                                                                command: list[str]) -> None:
+    """Another writer holds production's lock; the command waits on it and is stopped there."""
+    art = ["--artifacts-dir", str(tmp_path)]
+    for name in ("aaa", "bbb"):
+        _model_folder(tmp_path, name)
+    for name in ("aaa", "bbb"):  # two promotions: there is something to roll back to
+        done = subprocess.run([str(CONSOLE_SCRIPT), "promote", name, "--reason", "x", *art],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+    link = tmp_path / "mnist" / "production"
+    before = (os.readlink(link), (tmp_path / "mnist" / "promotions.jsonl").read_bytes())
+    lock = tmp_path / "mnist" / ".production.lock"
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        process = _start(*command, *art)
+
+        def waiting_on_the_lock() -> bool:
+            try:
+                return any(os.readlink(f"/proc/{process.pid}/fd/{fd}") == str(lock)
+                           for fd in os.listdir(f"/proc/{process.pid}/fd"))
+            except OSError:  # an fd closed meanwhile, or the process ended: looked at again
+                return False
+
+        _wait_for(waiting_on_the_lock, process, "the command waiting on production's lock")
+        process.send_signal(signal.SIGTERM)
+        try:  # a hang guard, not a timing measurement
+            _, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("SIGTERM did not stop the command")
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["interrupted; production was left as it was"], err
+    assert (os.readlink(link), (tmp_path / "mnist" / "promotions.jsonl").read_bytes()) == before

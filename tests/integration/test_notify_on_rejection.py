@@ -121,8 +121,9 @@ def test_a_rejected_model_sends_the_webhook_notification(sqlite_server: PrefectS
              sqlite_server.process, timeout=180)
     text = received[0]["text"]
     assert text.startswith("mnist-flow: new mnist model rejected"), text
-    assert f"rejected: candidate {second.candidate} {second.candidate_accuracy:.4f}" in text
-    assert f"production {first.candidate_accuracy:.4f} ({first.candidate})" in text
+    assert text.count("rejected: gain -") == 1, text
+    assert (f"(candidate {second.candidate} {second.candidate_accuracy:.4f} vs production "
+            f"{first.candidate_accuracy:.4f} ({first.candidate})") in text
     [event] = _stored_events(sqlite_server, MODEL_REJECTED, flow_run_id)
     assert event["resource"]["prefect.resource.id"] == f"mnist-flow.model.mnist.{second.candidate}"
     assert event["payload"]["production_accuracy"] == first.candidate_accuracy

@@ -84,9 +84,15 @@ def ran(result: dict[str, Any]) -> set[str]:
 
 
 def assert_follows_the_numbers(promotion: dict[str, Any]) -> None:
-    before, after = promotion["production_accuracy"], promotion["candidate_accuracy"]
-    expected = "promoted" if after >= before - promotion["tolerance"] else "rejected"
-    assert promotion["outcome"] == expected, promotion
+    """The decision is what the recorded figures and thresholds say (the if-better rules)."""
+    figures, rules = promotion["comparison"], promotion["thresholds"]
+    if figures is None:  # nothing to compare against: the first model
+        assert promotion["outcome"] == "promoted", promotion
+        return
+    passes = (figures["gain_points"] > 0 and figures["p_value"] < rules["significance"]
+              and figures["gain_points"] >= rules["min_gain"] - 1e-9
+              and not figures["recall_drops"])
+    assert promotion["outcome"] == ("promoted" if passes else "rejected"), promotion
 
 
 def production_model(artifacts: Path) -> str:
