@@ -65,7 +65,8 @@ class Command:
 KEPT = "finished stages are kept, rerun to resume"
 COMMANDS = {
     "run": Command("flows.mnist_flow:run_command", "run the pipeline: download, preprocess, "
-                   "intake, train, evaluate, export, promote, publish (the default subcommand)",
+                   "intake, validate, train, evaluate, export, promote, publish (the default "
+                   "subcommand)",
                    KEPT, runs_flows=True),
     "explain": Command("flows.mnist_flow:explain_command", "say for each stage whether a run "
                        "would run it or take it from cache, and why; run nothing",

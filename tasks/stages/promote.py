@@ -1,8 +1,9 @@
 """promote: the gate. Production moves only to a model the policy accepts.
 
 It scores the new model and the production model on the same rows (the test split plus the
-intake holdout), moves ``<dataset>/production`` when the policy says so, writes the decision
-beside the model (``promotion.json``) and emits ``mnist-flow.model.promoted`` or ``.rejected``.
+held-out intake rows validate kept), moves ``<dataset>/production`` when the policy says so,
+writes the decision beside the model (``promotion.json``) and emits
+``mnist-flow.model.promoted`` or ``.rejected``.
 A rejection is not a failure: the run completes and production stays.
 """
 
@@ -57,5 +58,5 @@ def _parameters(config: Any, layout: Any) -> dict[str, Any]:
 # the trained model, not on export's manifest: a new plot or report (same weights) must not
 # make the gate decide again.
 promote = Stage("promote", run_gate,
-                upstream={"data": "preprocess", "intake": "intake", "model": "train"},
+                upstream={"data": "preprocess", "intake": "validate", "model": "train"},
                 parameters=_parameters, outputs=("promotion",))
