@@ -54,7 +54,7 @@ class ValidationConfig(BaseModel):
         "above which they are the same picture (leakage of a test image, a repeat).")
     drift_threshold: float = Field(
         0.4, gt=0, le=100, description="Drift score above which the batch is reported as "
-        "unlike the training set (ordinary digits ~0.1, thick pen 0.7, rotated 3, inverted 14).")
+        "unlike the training set (ordinary digits ~0.1, thick pen 0.7, rotated 1.5, inverted 9).")
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,7 @@ def judge_batch(images: Sequence[NewImage], X: NDArray[np.float32], reference: R
                if why is not None and image.sha256 not in released]
     refused_digests = {item.sha256 for item in refused}
     kept = np.array([image.sha256 not in refused_digests for image in images], bool)
-    drift = drift_report(X, labels, reference.X, reference.y, scorer.features,
-                         settings.drift_threshold)
+    drift = drift_report(X, reference.X, scorer, settings.drift_threshold)
     return Verdict(kept, refused, drift, classes, scorer.name)
 
 
