@@ -39,6 +39,7 @@ from flows.options import (
     add_run_options,
     add_training_options,
 )
+from flows.release_options import add_release_options
 from tasks.config import DataConfig, ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
 from tasks.core.registry import DATASETS
@@ -85,6 +86,10 @@ COMMANDS = {
     "production": Command("flows.production:production_command", "show what is in production "
                           "(model, since when, why), or repair a damaged production",
                           "production was left as it was"),
+    "release": Command("flows.release:release_command", "list the quarantine, or move a "
+                       "quarantined file back into the intake folder so the next run trains on "
+                       "it", "files released so far stay released, the others stay in "
+                       "quarantine"),
 }
 
 
@@ -180,6 +185,7 @@ SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": _run_options, "explain": lambda p: _run_options(p, explain_flag=False),
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
     "history": _history_options, "production": _production_options,
+    "release": add_release_options,
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class QuarantinedFile:
     copies: str = ""
     stored: str = ""
     when: str = ""
+    incoming: str = ""  # the intake folder it was taken from, where a release puts it back
 
 
 class ReleaseError(DataError):
@@ -83,7 +84,7 @@ def quarantine_files(incoming: Path, quarantine_dir: Path, refused: Sequence[Qua
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(source, target)  # a rename on one filesystem, a copy and delete across
-        moved.append(QuarantinedFile(**{**asdict(item), "when": when,
+        moved.append(QuarantinedFile(**{**asdict(item), "when": when, "incoming": str(incoming),
                                         "stored": target.relative_to(quarantine_dir)
                                         .as_posix()}))
     if moved:
@@ -91,27 +92,30 @@ def quarantine_files(incoming: Path, quarantine_dir: Path, refused: Sequence[Qua
     return moved
 
 
-def release(quarantine_dir: Path, files: Iterable[Path], incoming: Path) -> list[str]:
+def release(quarantine_dir: Path, files: Iterable[Path],
+            incoming: Path | None = None) -> Iterator[str]:
     """Move each of ``files`` (a path to the stored file, or its ``<class>/<name>``) back to
-    ``incoming`` and remember its sha256 as released; one line per file released."""
-    quarantine_dir, incoming = Path(quarantine_dir), Path(incoming)
+    the intake folder it came from (or ``incoming``) and remember its sha256 as released;
+    yield one line per file released. Every file is found before any moves."""
+    quarantine_dir = Path(quarantine_dir)
     table = read_table(quarantine_dir)
     wanted = [_find(quarantine_dir, table, Path(file)) for file in files]
-    released, lines = released_digests(quarantine_dir), []
+    released = released_digests(quarantine_dir)
     for item in wanted:
-        target = incoming / item.path
+        target = Path(incoming or item.incoming) / item.path
         if target.exists():
             raise ReleaseError(f"cannot release {item.stored}: {target} already exists; "
                                f"move one of the two away first")
+        # Remembered first: a release stopped before the move leaves a trusted file still in
+        # quarantine (release it again), never an untrusted one back in the intake.
+        released.add(item.sha256)
+        write_text_atomic(quarantine_dir / RELEASED, json.dumps(sorted(released), indent=1))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(quarantine_dir / item.stored, target)
-        released.add(item.sha256)
         table = [entry for entry in table if entry.stored != item.stored]
-        write_text_atomic(quarantine_dir / RELEASED, json.dumps(sorted(released), indent=1))
         _write_table(quarantine_dir, table)
-        lines.append(f"released {item.path} ({item.check}: {item.reason}) -> {target}; the "
-                     f"next run trains on it")
-    return lines
+        yield (f"released {item.path} ({item.check}: {item.reason}) -> {target}; the next "
+               f"run trains on it")
 
 
 def _find(quarantine_dir: Path, table: list[QuarantinedFile], file: Path) -> QuarantinedFile:
@@ -122,6 +126,12 @@ def _find(quarantine_dir: Path, table: list[QuarantinedFile], file: Path) -> Qua
             return item
     raise ReleaseError(f"{file} is not in the quarantine {quarantine_dir / TABLE}; "
                        f"`mnist-flow release --list` shows what is")
+
+
+def describe_table(table: Sequence[QuarantinedFile]) -> Iterator[str]:
+    """Lines of ``mnist-flow release --list``: one per file, its check and reason."""
+    for item in table:
+        yield f"{item.stored}  [{item.check}] {item.reason}"
 
 
 def _free_name(target: Path) -> Path:

@@ -77,7 +77,7 @@ def test_refused_files_are_quarantined_before_training_and_a_release_trains(
     assert statuses(rerun)["intake"] == "ran" and statuses(rerun)["train"] == "cached"
 
     stored = dataset_dir / "quarantine" / by_name[wrong[0]]["stored"]
-    [line] = release(dataset_dir / "quarantine", [stored], incoming)
+    [line] = list(release(dataset_dir / "quarantine", [stored]))
     assert "the next run trains on it" in line
     assert (incoming / by_name[wrong[0]]["path"]).is_file() and not stored.exists()
     after = mnist_flow(config)
