@@ -88,7 +88,7 @@ def quarantine_files(incoming: Path, quarantine_dir: Path, refused: Sequence[Qua
                                         "stored": target.relative_to(quarantine_dir)
                                         .as_posix()}))
     if moved:
-        _write_table(quarantine_dir, [*read_table(quarantine_dir), *moved])
+        write_table(quarantine_dir, [*read_table(quarantine_dir), *moved])
     return moved
 
 
@@ -113,7 +113,7 @@ def release(quarantine_dir: Path, files: Iterable[Path],
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(quarantine_dir / item.stored, target)
         table = [entry for entry in table if entry.stored != item.stored]
-        _write_table(quarantine_dir, table)
+        write_table(quarantine_dir, table)
         yield (f"released {item.path} ({item.check}: {item.reason}) -> {target}; the next "
                f"run trains on it")
 
@@ -143,6 +143,6 @@ def _free_name(target: Path) -> Path:
     return candidate
 
 
-def _write_table(quarantine_dir: Path, table: list[QuarantinedFile]) -> None:
+def write_table(quarantine_dir: Path, table: list[QuarantinedFile]) -> None:
     write_text_atomic(Path(quarantine_dir) / TABLE,
                       json.dumps([asdict(item) for item in table], indent=1))
