@@ -19,7 +19,7 @@ from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.pace import DEADLINE_FACTOR, MIN_RATE
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESETS, TrainConfig, apply_overrides
-from tasks.core.validation import ValidationConfig
+from tasks.core.validation_config import ValidationConfig
 
 MIRROR_ENV = "MNIST_MIRROR"
 

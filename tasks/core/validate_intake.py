@@ -27,7 +27,8 @@ from tasks.core.datasets import load_split, write_split
 from tasks.core.intake import read_manifest
 from tasks.core.label_check import Scorer
 from tasks.core.quarantine import QuarantinedFile, quarantine_files, released_digests
-from tasks.core.validation import NewImage, Reference, ValidationConfig, Verdict, judge_batch
+from tasks.core.validation import NewImage, Reference, Verdict, judge_batch
+from tasks.core.validation_config import ValidationConfig
 from tasks.engine.atomic import sha256_bytes, write_bytes_atomic, write_text_atomic
 
 ACCEPTED = "accepted.json"

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.core.drift import DriftReport, drift_report
 from tasks.core.label_check import (
@@ -31,30 +30,7 @@ from tasks.core.label_check import (
 )
 from tasks.core.near_duplicates import best_matches, repeats_within
 from tasks.core.quarantine import QuarantinedFile
-
-# A class is judged as a whole only when the batch holds at least this many of its images.
-MIN_CLASS_IMAGES = 10
-
-
-class ValidationConfig(BaseModel):
-    """Thresholds of the validate stage, measured on MNIST (docs/validation.md)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True,
-                              title="validation of new images (docs/validation.md)")
-    label_confidence: float = Field(
-        0.8, gt=0, le=2, description="Refuse an image whose model-predicted class differs from "
-        "its label with a probability above this times that class's mean confidence on the "
-        "base data (measured: 0.8 refuses 91 percent of wrong labels, 2 percent of right "
-        "ones).")
-    class_disagreement: float = Field(
-        0.5, gt=0, le=1, description=f"Refuse a whole class of the batch when more than this "
-        f"share of its images (at least {MIN_CLASS_IMAGES}) is refused on its label.")
-    duplicate_correlation: float = Field(
-        0.995, gt=0, le=1, description="Pearson correlation of two centred 28x28 images at or "
-        "above which they are the same picture (leakage of a test image, a repeat).")
-    drift_threshold: float = Field(
-        0.4, gt=0, le=100, description="Drift score above which the batch is reported as "
-        "unlike the training set (ordinary digits ~0.1, thick pen 0.7, rotated 1.5, inverted 9).")
+from tasks.core.validation_config import MIN_CLASS_IMAGES, ValidationConfig
 
 
 @dataclass(frozen=True)

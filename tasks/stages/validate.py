@@ -26,7 +26,7 @@ from tasks.splits import load_stage_split
 
 if TYPE_CHECKING:
     from tasks.core.label_check import Scorer
-    from tasks.core.validation import ValidationConfig
+    from tasks.core.validation_config import ValidationConfig
 
 
 @task(name="validate")

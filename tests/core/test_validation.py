@@ -17,7 +17,8 @@ from tasks.core.label_check import (
     rejected_labels,
 )
 from tasks.core.near_duplicates import best_matches, recentred_rows, repeats_within
-from tasks.core.validation import NewImage, Reference, ValidationConfig, judge_batch
+from tasks.core.validation import NewImage, Reference, judge_batch
+from tasks.core.validation_config import ValidationConfig
 
 SETTINGS = ValidationConfig()
 
