@@ -91,17 +91,18 @@ def centred_test(cache_dir: Path, test_sha256: str, X_test: NDArray[np.float32],
 
 
 def validate_intake(rows: IntakeRows, incoming_dir: Path, out_dir: Path, quarantine_dir: Path,
-                    reference: Reference, scorer_factory: Callable[[], Scorer],
+                    reference: Callable[[], Reference], scorer: Callable[[], Scorer],
                     settings: ValidationConfig) -> ValidationOutcome:
-    """Judge the intake's rows (``scorer_factory()`` gives the model, built only when there
-    are rows), quarantine the refused files, and write the kept rows."""
+    """Judge the intake's rows, quarantine the refused files, and write the kept rows.
+    ``reference()`` and ``scorer()`` (the model) are called only when there are rows: an
+    empty intake costs no centring of the test split and no model."""
     from tasks.core.drift import DriftReport
 
     images, X = read_new_images(rows)
     out_dir = Path(out_dir)
     if images:
         accepted_before = _read_digests(out_dir / ACCEPTED)
-        verdict = judge_batch(images, X, reference, scorer_factory(), settings,
+        verdict = judge_batch(images, X, reference(), scorer(), settings,
                               released=released_digests(quarantine_dir),
                               accepted_before=accepted_before)
     else:

@@ -42,7 +42,7 @@ def check_new_images(data: Manifest, intake: Manifest, inbox: Path, out_dir: Pat
 
     rows = IntakeRows(intake.path("manifest"), intake.path("incoming"), intake.path("holdout"))
     outcome = validate_intake(rows, Path(inbox), Path(out_dir), Path(quarantine_dir),
-                              _reference(data, Path(out_dir)),
+                              lambda: _reference(data, Path(out_dir)),
                               lambda: _scorer(data, Path(dataset_dir), production), settings)
     verdict, logger = outcome.verdict, get_run_logger()
     logger.info(summary_line(verdict))
