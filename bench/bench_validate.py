@@ -26,7 +26,8 @@ from tasks.core.drift import drift_report
 from tasks.core.idx import parse_idx_images, parse_idx_labels
 from tasks.core.images import load_mnist_digit, mnist_like_pixels
 from tasks.core.intake import run_intake
-from tasks.core.label_check import fit_reference_scorer
+from tasks.core.label_check import class_thresholds, fit_reference_scorer, rejected_labels
+from tasks.core.near_duplicates import best_matches, recentred_rows
 from tasks.core.registry import MNIST
 from tasks.core.validate_intake import centred_test
 from tasks.core.validation import NewImage, Reference, judge_batch
@@ -99,6 +100,11 @@ def main() -> None:
         paged = as_rows([on_page(digit, rng) for digit in new])
         rows.append(("3,000 right labels on larger pages", quarantined(
             paged, new_labels, reference, scorer), "<= 2 %"))
+        rows += factor_rows(scorer, reference, X_new, wrong, paged, new_labels)
+        _, closest = best_matches(recentred_rows(X_new), reference.test)
+        rows.append((f"3,000 training digits: max correlation {closest.max():.4f} with a test "
+                     f"image", 100 * (closest >= SETTINGS.duplicate_correlation).mean(),
+                     "0 % (distinct pictures)"))
         rows.append(leakage_row(Path(tmp), test_images, test_labels, reference, scorer, rng))
         for name, X in drift_cases(train_images[-3300:-3000]).items():
             report = drift_report(X, reference.X, scorer, SETTINGS.drift_threshold)
@@ -106,13 +112,25 @@ def main() -> None:
                          100.0 * report.drifted, "flagged" if name != "ordinary" else "not"))
         cost = cost_rows(Path(tmp), train_images[-1000:], train_labels[-1000:], reference,
                          scorer, rng, args.repeats)
-    print(f"{'case':<48} {'flagged %':>10}  target")
+    print(f"{'case':<62} {'flagged %':>10}  target")
     for name, share, target in rows:
-        print(f"{name:<48} {share:>10.1f}  {target}")
+        print(f"{name:<62} {share:>10.1f}  {target}")
     print(f"\none-off costs: reference network {fitting:.2f} s (only without production); "
           f"test split centred {centring:.2f} s (cached per test split)")
     for line in cost:
         print(line)
+
+
+def factor_rows(scorer, reference, X_wrong, wrong, X_right, right) -> list[tuple]:
+    """The per-image label rule at other factors than the default: caught and wrongly refused."""
+    thresholds = class_thresholds(scorer.proba(reference.X), reference.y)
+    rows = []
+    for factor in (0.6, 1.0):
+        caught = rejected_labels(scorer.proba(X_wrong), wrong, thresholds, factor).mean()
+        refused = rejected_labels(scorer.proba(X_right), right, thresholds, factor).mean()
+        rows.append((f"--label-confidence {factor}: shuffled caught", 100 * caught, ""))
+        rows.append((f"--label-confidence {factor}: right labels refused", 100 * refused, ""))
+    return rows
 
 
 def leakage_row(tmp: Path, test_images, test_labels, reference, scorer, rng) -> tuple:
