@@ -13,8 +13,9 @@ distribution" whatever the batch size:
 
 Each is ``sqrt(max(0, mean_k(d_k^2) - (1/n + 1/N)))`` with ``d_k`` the difference of means of
 feature ``k`` over its base std: the subtracted term is what two samples of sizes ``n`` and
-``N`` of one distribution show by chance, so an ordinary batch scores ~0 (measured 0.1 with
-300 digits) and the score grows like an effect size. The batch's score is the larger view.
+``N`` of one distribution show by chance, so an ordinary batch scores ~0 and the score grows like
+an effect size (``python bench/bench_validate.py``: 300 ordinary digits 0.19, thick pen 0.73,
+rotated 1.46, inverted 6.53). The batch's score is the larger view.
 """
 
 from __future__ import annotations

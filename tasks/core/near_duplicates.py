@@ -7,9 +7,9 @@ crop, scale to 20 px, centre of mass), so a copy that was shifted, padded or res
 page lands on the same pixels as its original. Two images correlating at or above the
 threshold (0.995 by default) are the same picture. Why not a perceptual hash: a 64-bit pHash of
 a 28x28 digit keeps so little that different writers' 1s and 7s share hashes within a few bits
-(measured by the previous attempt: too many false matches); the correlation of 200 one-pixel
-shifted test images with their originals stays above 0.995 and between distinct digits it
-does not reach it (``python bench/bench_validate.py``).
+(an earlier attempt measured too many false matches; not re-measured here). The correlation
+of 200 one-pixel shifted test PNGs with their originals stays above 0.995, and 3,000 training
+digits reach at most 0.9881 with any test image (``python bench/bench_validate.py``).
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ from tasks.core.near_duplicates import best_matches, repeats_within
 from tasks.core.quarantine import QuarantinedFile
 from tasks.core.validation_config import MIN_CLASS_IMAGES, ValidationConfig
 
+# Per row, why it is refused: (check, reason, the image it copies), or None while it passes.
+Reasons = list[tuple[str, str, str] | None]
+
 
 @dataclass(frozen=True)
 class NewImage:
@@ -72,7 +75,7 @@ def judge_batch(images: Sequence[NewImage], X: NDArray[np.float32], reference: R
                 accepted_before: set[str]) -> Verdict:
     """Judge ``images`` whose rows are ``X (n, 784)`` (same order); see the module's steps."""
     labels = np.array([image.label for image in images], np.uint8)
-    reasons: list[tuple[str, str, str] | None] = [None] * len(images)
+    reasons: Reasons = [None] * len(images)
     _leakage(images, X, reference, settings.duplicate_correlation, reasons)
     _repeats(images, X, settings.duplicate_correlation, reasons)
     classes = _labels(images, X, labels, reference, scorer, settings, accepted_before, reasons)
@@ -86,7 +89,7 @@ def judge_batch(images: Sequence[NewImage], X: NDArray[np.float32], reference: R
 
 
 def _leakage(images: Sequence[NewImage], X: NDArray[np.float32], reference: Reference,
-             threshold: float, reasons: list) -> None:
+             threshold: float, reasons: Reasons) -> None:
     """Refuse copies of test images; then training rows that copy a held-out new image."""
     index, value = best_matches(X, reference.test)
     for row in np.flatnonzero(value >= threshold):
@@ -106,7 +109,7 @@ def _leakage(images: Sequence[NewImage], X: NDArray[np.float32], reference: Refe
 
 
 def _repeats(images: Sequence[NewImage], X: NDArray[np.float32], threshold: float,
-             reasons: list) -> None:
+             reasons: Reasons) -> None:
     """Refuse every near-duplicate of an earlier new image (the first is kept)."""
     candidates = np.flatnonzero([why is None for why in reasons])
     first = repeats_within(X[candidates], threshold)
@@ -118,7 +121,7 @@ def _repeats(images: Sequence[NewImage], X: NDArray[np.float32], threshold: floa
 
 def _labels(images: Sequence[NewImage], X: NDArray[np.float32], labels: NDArray[np.uint8],
             reference: Reference, scorer: Scorer, settings: ValidationConfig,
-            accepted_before: set[str], reasons: list) -> list[int]:
+            accepted_before: set[str], reasons: Reasons) -> list[int]:
     """Refuse rows whose label the model rejects, then whole classes that mostly disagree;
     return those classes."""
     thresholds = class_thresholds(scorer.proba(reference.X), reference.y)

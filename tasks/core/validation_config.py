@@ -18,8 +18,8 @@ class ValidationConfig(BaseModel):
     label_confidence: float = Field(
         0.8, gt=0, le=2, description="Refuse an image whose model-predicted class differs from "
         "its label with a probability above this times that class's mean confidence on the "
-        "base data (measured: 0.8 refuses 91 percent of wrong labels, 2 percent of right "
-        "ones).")
+        "base data (measured: 0.8 refused 93.7 percent of shuffled labels and 1.1 percent of "
+        "right ones; docs/validation.md).")
     class_disagreement: float = Field(
         0.5, gt=0, le=1, description=f"Refuse a whole class of the batch when more than this "
         f"share of its images (at least {MIN_CLASS_IMAGES}) is refused on its label.")
@@ -28,4 +28,5 @@ class ValidationConfig(BaseModel):
         "above which they are the same picture (leakage of a test image, a repeat).")
     drift_threshold: float = Field(
         0.4, gt=0, le=100, description="Drift score above which the batch is reported as "
-        "unlike the training set (ordinary digits ~0.1, thick pen 0.7, rotated 1.5, inverted 9).")
+        "unlike the training set (measured: ordinary digits 0.19, thick pen 0.73, rotated 1.46, "
+        "inverted 6.5).")

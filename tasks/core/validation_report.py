@@ -1,7 +1,7 @@
 """What a validation says, for people: a JSON report, a line, markdown tables and thumbnails.
 
     <dataset>/validate/report.json           the last validation: counts, drift, refused files
-    <dataset>/quarantine/thumbnails.png      every file in quarantine, labelled by its check
+    <dataset>/validate/quarantined.png       thumbnails of the files it quarantined
 """
 
 from __future__ import annotations

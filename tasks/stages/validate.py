@@ -26,6 +26,7 @@ from tasks.splits import load_stage_split
 
 if TYPE_CHECKING:
     from tasks.core.label_check import Scorer
+    from tasks.core.validate_intake import ValidationOutcome
     from tasks.core.validation_config import ValidationConfig
 
 
@@ -35,7 +36,6 @@ def check_new_images(data: Manifest, intake: Manifest, inbox: Path, out_dir: Pat
                      production: str | None) -> dict[str, Any]:
     """Judge intake's rows; quarantine the refused files; write ``incoming.parquet`` and
     ``holdout.parquet`` of the kept rows."""
-    from tasks.core.quarantine import read_table
     from tasks.core.validate_intake import IntakeRows, validate_intake
     from tasks.core.validation_report import summary_line, validation_markdown
     from tasks.events import emit_validation_events
@@ -48,7 +48,7 @@ def check_new_images(data: Manifest, intake: Manifest, inbox: Path, out_dir: Pat
     logger.info(summary_line(verdict))
     for item in outcome.moved:
         logger.warning("quarantined %s (%s: %s)", item.path, item.check, item.reason)
-    _publish(data.dataset, outcome, Path(out_dir), Path(quarantine_dir), read_table)
+    _publish(data.dataset, outcome, Path(out_dir), Path(quarantine_dir))
     post("the validation report", create_markdown_artifact, key=f"{data.dataset}-validation",
          markdown=validation_markdown(verdict), description="Validation of new images")
     emit_validation_events(data.dataset, str(inbox), outcome)
@@ -58,13 +58,16 @@ def check_new_images(data: Manifest, intake: Manifest, inbox: Path, out_dir: Pat
                   drift=verdict.drift.score, drifted=verdict.drift.drifted)
 
 
-def _publish(dataset: str, outcome: Any, out_dir: Path, quarantine_dir: Path,
-             read_table: Any) -> None:
+def _publish(dataset: str, outcome: ValidationOutcome, out_dir: Path,
+             quarantine_dir: Path) -> None:
     """The report and thumbnails on disk; the quarantine table on the dashboard."""
+    from tasks.core.quarantine import read_table
     from tasks.core.validate_intake import REPORT, THUMBNAILS
     from tasks.core.validation_report import quarantine_markdown, write_report, write_thumbnails
 
     write_report(out_dir / REPORT, outcome.verdict, dataset)
+    # the thumbnails show this validation's refusals: an earlier run's would mislead
+    (out_dir / THUMBNAILS).unlink(missing_ok=True)
     if outcome.moved:
         import numpy as np
 
