@@ -74,19 +74,23 @@ def released_digests(quarantine_dir: Path) -> set[str]:
 def quarantine_files(incoming: Path, quarantine_dir: Path, refused: Sequence[QuarantinedFile],
                      when: str) -> list[QuarantinedFile]:
     """Move each refused file from ``incoming`` into ``quarantine_dir/files/<path>`` and add
-    it to the table; return the entries moved. A file already gone (moved by a person while
-    the run went on) is skipped."""
+    it to the table; return the new entries. A file already gone (moved by a person while the
+    run went on) is skipped; one that cannot be moved is listed with ``stored`` empty."""
     moved = []
     for item in refused:
         source = Path(incoming) / item.path
         target = _free_name(Path(quarantine_dir) / FILES / item.path)
         if not source.is_file():
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(source, target)  # a rename on one filesystem, a copy and delete across
-        moved.append(QuarantinedFile(**{**asdict(item), "when": when, "incoming": str(incoming),
-                                        "stored": target.relative_to(quarantine_dir)
-                                        .as_posix()}))
+        entry = {**asdict(item), "when": when, "incoming": str(incoming)}
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(source, target)  # a rename on one filesystem, a copy and delete across
+        except OSError as error:  # a read-only intake folder: listed, left, never trained on
+            entry["reason"] += f"; could not be moved, left in the intake folder ({error})"
+        else:
+            entry["stored"] = target.relative_to(quarantine_dir).as_posix()
+        moved.append(QuarantinedFile(**entry))
     if moved:
         write_table(quarantine_dir, [*read_table(quarantine_dir), *moved])
     return moved
@@ -120,7 +124,7 @@ def release(quarantine_dir: Path, files: Iterable[Path],
 
 def _find(quarantine_dir: Path, table: list[QuarantinedFile], file: Path) -> QuarantinedFile:
     absolute = Path(os.path.abspath(file))
-    for item in table:
+    for item in (entry for entry in table if entry.stored):
         stored = Path(os.path.abspath(quarantine_dir / item.stored))
         if absolute == stored or file.as_posix() in (item.path, item.stored):
             return item

@@ -73,7 +73,9 @@ def _publish(dataset: str, outcome: ValidationOutcome, out_dir: Path,
 
         from tasks.core.images import load_user_image
 
-        thumbnails = [load_user_image(quarantine_dir / item.stored) for item in outcome.moved]
+        thumbnails = [load_user_image(quarantine_dir / item.stored if item.stored else
+                                      Path(item.incoming) / item.path)
+                      for item in outcome.moved]
         write_thumbnails(out_dir / THUMBNAILS, np.stack(thumbnails))
     post("the quarantine table", create_markdown_artifact, key=f"{dataset}-quarantine",
          markdown=quarantine_markdown(read_table(quarantine_dir)),

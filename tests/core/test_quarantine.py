@@ -68,3 +68,19 @@ def test_release_refuses_what_it_cannot_do_and_moves_nothing(folders) -> None:
     with pytest.raises(ReleaseError, match="already exists"):
         list(release(quarantine, [Path("3/a.png")]))
     assert (incoming / "3" / "a.png").read_bytes() == b"a new file of that name"
+
+
+def test_a_file_that_cannot_move_is_listed_and_left(folders, monkeypatch) -> None:
+    import shutil
+
+    incoming, quarantine = folders
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(shutil, "move", refuse)
+    [item] = quarantine_files(incoming, quarantine, [refused("3/a.png")], "now")
+    assert item.stored == "" and "could not be moved" in item.reason
+    assert (incoming / "3" / "a.png").exists() and read_table(quarantine) == [item]
+    with pytest.raises(ReleaseError, match="is not in the quarantine"):
+        list(release(quarantine, [Path("3/a.png")]))
