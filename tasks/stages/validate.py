@@ -24,6 +24,11 @@ from tasks.engine.manifest import Manifest
 from tasks.engine.stage import Stage
 from tasks.splits import load_stage_split
 
+# A batch of 3,000 refused files is named in quarantine.json; the log and the thumbnails show
+# the first ones (decoding 3,000 pictures again for a picture nobody reads would cost ~1 s).
+LOGGED_FILES = 20
+THUMBNAILS_SHOWN = 400
+
 if TYPE_CHECKING:
     from tasks.core.label_check import Scorer
     from tasks.core.validate_intake import ValidationOutcome
@@ -46,8 +51,11 @@ def check_new_images(data: Manifest, intake: Manifest, inbox: Path, out_dir: Pat
                               lambda: _scorer(data, Path(dataset_dir), production), settings)
     verdict, logger = outcome.verdict, get_run_logger()
     logger.info(summary_line(verdict))
-    for item in outcome.moved:
+    for item in outcome.moved[:LOGGED_FILES]:
         logger.warning("quarantined %s (%s: %s)", item.path, item.check, item.reason)
+    if len(outcome.moved) > LOGGED_FILES:
+        logger.warning("... and %d more: %s", len(outcome.moved) - LOGGED_FILES,
+                       Path(quarantine_dir) / "quarantine.json")
     _publish(data.dataset, outcome, Path(out_dir), Path(quarantine_dir))
     post("the validation report", create_markdown_artifact, key=f"{data.dataset}-validation",
          markdown=validation_markdown(verdict), description="Validation of new images")
@@ -75,7 +83,7 @@ def _publish(dataset: str, outcome: ValidationOutcome, out_dir: Path,
 
         thumbnails = [load_user_image(quarantine_dir / item.stored if item.stored else
                                       Path(item.incoming) / item.path)
-                      for item in outcome.moved]
+                      for item in outcome.moved[:THUMBNAILS_SHOWN]]
         write_thumbnails(out_dir / THUMBNAILS, np.stack(thumbnails))
     post("the quarantine table", create_markdown_artifact, key=f"{dataset}-quarantine",
          markdown=quarantine_markdown(read_table(quarantine_dir)),
