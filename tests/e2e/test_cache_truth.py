@@ -69,7 +69,7 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
                            "validate": "ran", "train": "ran", "evaluate": "ran",
                            "export": "ran", "promote": "ran"}
     assert "Nothing changed" not in output
-    assert re.search(r"Reran train\b[^(;]*\(code changed in tasks\.splits\)", output)
+    assert re.search(r"Reran validate, train\b[^(;]*\(code changed in tasks\.splits\)", output)
 
     _edit(repo / "tasks" / "stages" / "export.py", '"updates": model.info["steps"]',
           '"updates (steps)": model.info["steps"]')
