@@ -43,6 +43,7 @@ from flows.options import (
     add_training_options,
 )
 from flows.promotion_commands import production_options, promote_options, rollback_options
+from flows.release_options import add_release_options
 from tasks.config import DataConfig, ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
 from tasks.core.registry import DATASETS
@@ -69,7 +70,8 @@ class Command:
 KEPT = "finished stages are kept, rerun to resume"
 COMMANDS = {
     "run": Command("flows.mnist_flow:run_command", "run the pipeline: download, preprocess, "
-                   "intake, train, evaluate, export, promote, publish (the default subcommand)",
+                   "intake, validate, train, evaluate, export, promote, publish (the default "
+                   "subcommand)",
                    KEPT, runs_flows=True),
     "explain": Command("flows.mnist_flow:explain_command", "say for each stage whether a run "
                        "would run it or take it from cache, and why; run nothing",
@@ -95,6 +97,10 @@ COMMANDS = {
     "app": Command("flows.app:app_command", "serve the production model over HTTP with a "
                    "page to draw digits on; follows the gate without a restart",
                    "nothing was written"),
+    "release": Command("flows.release:release_command", "list the quarantine, or move a "
+                       "quarantined file back into the intake folder so the next run trains on "
+                       "it", "files released so far stay released, the others stay in "
+                       "quarantine"),
 }
 
 
@@ -182,6 +188,7 @@ SUBCOMMAND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "serve": _serve_options, "sweep": _sweep_options, "predict": _predict_options,
     "history": _history_options, "production": production_options,
     "promote": promote_options, "rollback": rollback_options, "app": app_options,
+    "release": add_release_options,
 }
 
 

@@ -1,5 +1,5 @@
-"""mnist-flow: download → preprocess → intake → train → evaluate → export → promote, cached
-stage by stage.
+"""mnist-flow: download → preprocess → intake → validate → train → evaluate → export → promote,
+cached stage by stage.
 
     mnist-flow                      # the original project, exactly
     mnist-flow --preset fast        # 96 % in seconds

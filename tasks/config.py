@@ -22,6 +22,7 @@ from tasks.core.errors import ConfigError, describe_validation_error
 from tasks.core.pace import DEADLINE_FACTOR, MIN_RATE
 from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESETS, TrainConfig, apply_overrides
+from tasks.core.validation_config import ValidationConfig
 
 MIRROR_ENV = "MNIST_MIRROR"
 
@@ -133,6 +134,7 @@ class FlowConfig(BaseModel):
         default_factory=TrainOverrides, description="Overrides of single preset settings.")
     data: DataConfig = Field(default_factory=DataConfig)
     retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     artifacts_dir: Path = Field(Path("artifacts"), description="Root of every output.",
                                 json_schema_extra={"metavar": "DIR"})
     force: str | None = Field(

@@ -5,6 +5,8 @@
     mnist-flow.model.awaiting-approval   resource: the model   payload: the rules' advice
                                          (policy ask: a person must answer in the dashboard)
     mnist-flow.incoming.rejected-files   resource: the intake folder  payload: files, reasons
+    mnist-flow.incoming.quarantined      resource: the intake folder  payload: counts, files
+    mnist-flow.incoming.drift            resource: the intake folder  payload: drift report
 
 The model's resource id is ``mnist-flow.model.<dataset>.<model id>``; inside a flow or task
 run Prefect adds the run as a related resource. Emitting never fails a run nor holds it up: it
@@ -13,8 +15,8 @@ goes through :func:`tasks.dashboard.post` (a warning at most, within its deadlin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from prefect.events import Event, emit_event
 
@@ -22,10 +24,15 @@ from tasks.core.intake import IntakeResult
 from tasks.core.promotion import PromotionRecord, record_dict
 from tasks.dashboard import post
 
+if TYPE_CHECKING:
+    from tasks.core.validate_intake import ValidationOutcome
+
 MODEL_PROMOTED = "mnist-flow.model.promoted"
 MODEL_REJECTED = "mnist-flow.model.rejected"
 MODEL_AWAITING_APPROVAL = "mnist-flow.model.awaiting-approval"
 FILES_REJECTED = "mnist-flow.incoming.rejected-files"
+FILES_QUARANTINED = "mnist-flow.incoming.quarantined"
+DRIFT = "mnist-flow.incoming.drift"
 # Events are capped in size by the server (1.5 MB by default); a folder of 10,000 bad files
 # is named by count, and its first files, in the event; the manifest has them all.
 MAX_LISTED_FILES = 100
@@ -83,6 +90,41 @@ def rejected_files_event(dataset: str, result: IntakeResult) -> EventFields | No
         "dataset": dataset, "incoming": result.incoming, "digest": result.digest,
         "rejected": len(rejected), "accepted": len(result.accepted),
         "files": files[:MAX_LISTED_FILES], "truncated": len(files) > MAX_LISTED_FILES})
+
+
+def incoming_resource(dataset: str, incoming: str) -> dict[str, str]:
+    """The Prefect resource of one dataset's intake folder."""
+    return {"prefect.resource.id": f"mnist-flow.incoming.{dataset}",
+            "prefect.resource.name": incoming, "mnist-flow.dataset": dataset}
+
+
+def validation_events(dataset: str, incoming: str, outcome: ValidationOutcome,
+                      ) -> list[EventFields]:
+    """``mnist-flow.incoming.quarantined`` when validation moved files (counts by check, the
+    first files), ``mnist-flow.incoming.drift`` when the batch's drift score crossed its
+    threshold; either, both or none."""
+    from tasks.core.validation_report import counts
+
+    events = []
+    resource = incoming_resource(dataset, incoming)
+    if outcome.moved:
+        files = [{"path": f.path, "check": f.check, "reason": f.reason, "copies": f.copies}
+                 for f in outcome.moved]
+        events.append(EventFields(FILES_QUARANTINED, resource, {
+            "dataset": dataset, "incoming": incoming, "quarantined": len(files),
+            "counts": counts(outcome.verdict), "classes_refused": outcome.verdict.classes,
+            "files": files[:MAX_LISTED_FILES], "truncated": len(files) > MAX_LISTED_FILES}))
+    if outcome.verdict.drift.drifted:
+        events.append(EventFields(DRIFT, resource, {
+            "dataset": dataset, "incoming": incoming, **asdict(outcome.verdict.drift),
+            "summary": outcome.verdict.drift.line()}))
+    return events
+
+
+def emit_validation_events(dataset: str, incoming: str, outcome: ValidationOutcome) -> None:
+    """Emit :func:`validation_events`."""
+    for fields in validation_events(dataset, incoming, outcome):
+        _emit(fields)
 
 
 def emit_promotion_event(record: PromotionRecord) -> Event | None:

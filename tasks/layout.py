@@ -6,6 +6,8 @@
       <dataset>/models/<id>/  params.npz, history.csv, metrics.json, W_*.csv, b_*.csv, plots
       <dataset>/incoming/<class>/*.png  new labelled images (default intake folder)
       <dataset>/intake/<digest>/  incoming.parquet, holdout.parquet, manifest.json
+      <dataset>/validate/<digest>/  the rows validation kept (report.json beside)
+      <dataset>/quarantine/  files/<class>/<name>, quarantine.json: pictures held back
       <dataset>/production -> promoted/<id>  the production model (production.json beside;
                             the names are tasks.core.promotion's)
       <dataset>/sweep/      points/<id>/, champions/<id>/, leaderboard.csv (the last sweep)

@@ -18,9 +18,10 @@ from tasks.stages.preprocess import preprocess
 from tasks.stages.promote import promote
 from tasks.stages.publish import publish
 from tasks.stages.train import train
+from tasks.stages.validate import validate
 
-MAIN: tuple[Stage, ...] = (download, preprocess, intake, train, evaluate, export, promote,
-                           publish)
+MAIN: tuple[Stage, ...] = (download, preprocess, intake, validate, train, evaluate, export,
+                           promote, publish)
 DATA: tuple[Stage, ...] = MAIN[:2]
 
 

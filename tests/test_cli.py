@@ -38,7 +38,7 @@ def test_without_a_subcommand_run_is_meant() -> None:
     assert parse_args(["--preset", "fast"]).command == "run"
     assert parse_args(["history"]).command == "history"
     assert set(COMMANDS) == {"run", "explain", "serve", "sweep", "predict", "history",
-                             "production", "promote", "rollback", "app"}
+                             "production", "promote", "rollback", "app", "release"}
 
 
 def test_every_training_setting_is_an_option_with_its_model_words() -> None:

@@ -53,3 +53,32 @@ def test_awaiting_approval_carries_the_figures() -> None:
     assert event.payload["comparison"] == figures and event.payload["policy"] == "ask"
     assert event.payload["summary"].startswith(
         "awaiting approval; the rules advise promoted: gain +0.43 points is significant")
+
+
+def _outcome(moved: list, drift_score: float):
+    import numpy as np
+
+    from tasks.core.drift import DriftReport
+    from tasks.core.validate_intake import ValidationOutcome
+    from tasks.core.validation import Verdict
+
+    verdict = Verdict(np.array([True, False]), moved, DriftReport(drift_score, 0.4, 0.1,
+                                                                 drift_score), [3], "model")
+    return ValidationOutcome(verdict, moved, Path("a"), Path("b"))
+
+
+def test_validation_events_count_the_quarantine_and_report_drift_only_when_crossed() -> None:
+    from tasks.core.quarantine import QuarantinedFile
+    from tasks.events import DRIFT, FILES_QUARANTINED, validation_events
+
+    assert validation_events("mnist", "/in", _outcome([], 0.1)) == []
+    moved = [QuarantinedFile(f"3/{i}.png", "s", 3, "label", "no") for i in range(120)]
+    moved.append(QuarantinedFile("0/t.png", "s", 0, "leakage", "copies", "test #5"))
+    quarantined, drift = validation_events("mnist", "/in", _outcome(moved, 7.5))
+    assert quarantined.event == FILES_QUARANTINED and drift.event == DRIFT
+    assert quarantined.payload["quarantined"] == 121 and quarantined.payload["truncated"]
+    assert quarantined.payload["counts"] == {"kept": 1, "label": 120, "leakage": 1,
+                                             "duplicate": 0}
+    assert quarantined.payload["classes_refused"] == [3]
+    assert drift.payload["score"] == 7.5 and "DRIFT" in drift.payload["summary"]
+    assert quarantined.resource["prefect.resource.id"] == "mnist-flow.incoming.mnist"

@@ -1,11 +1,12 @@
 """promote: the gate. Production moves only to a model the policy accepts.
 
 It scores the new model and the production model on the same rows (the test split plus the
-intake holdout) and applies the policy: ``if-better``'s rules (:mod:`tasks.core.gate_rules`),
-``always``, ``never``, or ``ask`` (the rules advise, a person answers while the run is paused:
-:mod:`tasks.approval`). It moves ``<dataset>/production`` when the decision says so, writes
-the decision beside the model (``promotion.json``) and emits ``mnist-flow.model.promoted`` or
-``.rejected``. A rejection is not a failure: the run completes and production stays.
+held-out intake rows validate kept) and applies the policy: ``if-better``'s rules
+(:mod:`tasks.core.gate_rules`), ``always``, ``never``, or ``ask`` (the rules advise, a person
+answers while the run is paused: :mod:`tasks.approval`). It moves ``<dataset>/production``
+when the decision says so, writes the decision beside the model (``promotion.json``) and emits
+``mnist-flow.model.promoted`` or ``.rejected``. A rejection is not a failure: the run
+completes and production stays.
 
 A decision served from cache stands only while production is still the model it was made
 against (:func:`_still_stands`); otherwise the gate decides again.
@@ -82,5 +83,5 @@ def _still_stands(manifest: Manifest, parameters: Mapping[str, Any]) -> str | No
 # the trained model, not on export's manifest: a new plot or report (same weights) must not
 # make the gate decide again.
 promote = Stage("promote", run_gate,
-                upstream={"data": "preprocess", "intake": "intake", "model": "train"},
+                upstream={"data": "preprocess", "intake": "validate", "model": "train"},
                 parameters=_parameters, outputs=("promotion",), still_stands=_still_stands)

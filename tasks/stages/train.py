@@ -1,4 +1,4 @@
-"""train: the network on the base training split plus the intake's accepted rows.
+"""train: the network on the base training split plus the new rows validate kept.
 
 Training writes into a folder named after what it learned from (the training settings and the
 digests of the data), so switching settings back and forth finds each earlier model again.
@@ -36,7 +36,7 @@ PROGRESS_UPDATE_SECONDS = 1.0
 def model_dir(models_root: Path, data: Manifest, config: TrainConfig,
               intake: Manifest | None = None) -> Path:
     """``models_root/<id>``: the id digests the settings and the training data's sha256s
-    (the base splits and, for the main flow, the accepted intake rows)."""
+    (the base splits and, for the main flow, the new rows validate kept)."""
     digests = [to_jsonable(config), data.digests()]
     if intake is not None:
         digests.append(intake.sha256("incoming"))
@@ -45,7 +45,7 @@ def model_dir(models_root: Path, data: Manifest, config: TrainConfig,
 
 def training_rows(data: Manifest, intake: Manifest) -> tuple[NDArray[np.float32],
                                                                 NDArray[np.uint8]]:
-    """The base train split followed by the accepted intake rows: ``(n, 784)``, ``(n,)``."""
+    """The base train split followed by the new rows validate kept: ``(n, 784)``, ``(n,)``."""
     import numpy as np
 
     from tasks.core.datasets import load_split
@@ -110,7 +110,7 @@ def _progress_reporter(logger: Any) -> Any:
     return report
 
 
-train = Stage("train", fit, upstream={"data": "preprocess", "intake": "intake"},
+train = Stage("train", fit, upstream={"data": "preprocess", "intake": "validate"},
               parameters=lambda config, layout: {"config": config.training(),
                                                  "models_root": layout.models_dir},
               outputs=("params", "history", "config"))

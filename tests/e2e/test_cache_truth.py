@@ -66,9 +66,10 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
           "    assert split in data.outputs, split\n    path, sha256 = data.path(split)")
     after_split, output = _run_copy(repo, artifacts, mnist_mirror)
     assert after_split == {"download": "cached", "preprocess": "cached", "intake": "cached",
-                           "train": "ran", "evaluate": "ran", "export": "ran", "promote": "ran"}
+                           "validate": "ran", "train": "ran", "evaluate": "ran",
+                           "export": "ran", "promote": "ran"}
     assert "Nothing changed" not in output
-    assert re.search(r"Reran train\b[^(;]*\(code changed in tasks\.splits\)", output)
+    assert re.search(r"Reran validate, train\b[^(;]*\(code changed in tasks\.splits\)", output)
 
     _edit(repo / "tasks" / "stages" / "export.py", '"updates": model.info["steps"]',
           '"updates (steps)": model.info["steps"]')
@@ -79,7 +80,8 @@ def test_editing_a_helper_reruns_its_stage_and_the_later_ones_only(
     _edit(repo / "tasks" / "stages" / "train.py", "[:12]", "[:14]")
     after_model_dir, _ = _run_copy(repo, artifacts, mnist_mirror)
     assert after_model_dir == {"download": "cached", "preprocess": "cached",
-                               "intake": "cached", "train": "ran", "evaluate": "ran",
+                               "intake": "cached", "validate": "cached", "train": "ran",
+                               "evaluate": "ran",
                                "export": "ran", "promote": "ran"}
 
     _edit(repo / "tasks" / "core" / "sweep_plots.py", "\n\n", "\n\n# a comment, nothing else\n")

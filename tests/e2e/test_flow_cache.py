@@ -48,7 +48,8 @@ def test_changing_a_training_parameter_reruns_only_the_model_stages(
     mnist_flow(quick_config)
     changed = mnist_flow(with_train(quick_config, lr=0.02))
     assert statuses(changed) == {"download": "cached", "preprocess": "cached",
-                                 "intake": "cached", "train": "ran", "evaluate": "ran",
+                                 "intake": "cached", "validate": "cached", "train": "ran",
+                                 "evaluate": "ran",
                                  "export": "ran", "promote": "ran"}
     back = mnist_flow(quick_config)  # the earlier model is still there, and still valid
     assert statuses(back) == ALL_CACHED

@@ -34,6 +34,7 @@ STAGE_CALLS = {
     "download": ("tasks.stages.download", "fetch_dataset"),
     "preprocess": ("tasks.core.datasets", "preprocess_splits"),
     "intake": ("tasks.core.intake", "run_intake"),
+    "validate": ("tasks.core.validate_intake", "validate_intake"),
     "train": ("tasks.core.train", "train_network"),
     "evaluate": ("tasks.core.metrics", "evaluate"),
     "export": ("tasks.core.export", "write_weights_csv"),

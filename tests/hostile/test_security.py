@@ -65,7 +65,7 @@ def test_planted_pickle_records_are_never_loaded(tmp_path: Path, mnist_mirror: P
     assert records.is_relative_to(config.artifacts_dir.resolve())
     stored = sorted(p.name.split("-")[0] for p in records.iterdir())
     assert stored == ["download", "evaluate", "export", "intake", "preprocess", "promote",
-                      "train"]
+                      "train", "validate"]
     assert not default_storage.exists(), "nothing may go to Prefect's default result folder"
     marker = tmp_path / "pwned"
     for record in records.iterdir():  # an attacker replaces every record with a pickle

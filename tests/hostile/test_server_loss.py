@@ -94,7 +94,7 @@ def test_losing_the_server_mid_training_keeps_the_work(loss: signal.Signals, tmp
         rerun = _run(artifacts, server.env)
         output, _ = rerun.communicate(timeout=HANG_GUARD)
     assert rerun.returncode == 0, output
-    for stage in ("download", "preprocess", "intake", "train"):
+    for stage in ("download", "preprocess", "intake", "validate", "train"):
         assert f"  {stage:<10} cached" in output, output
 
 

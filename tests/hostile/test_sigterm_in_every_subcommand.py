@@ -28,6 +28,7 @@ from tasks.core.export import write_weights_csv
 from tasks.core.inbox import MAX_FILE_BYTES
 from tasks.core.ledger import ledger_path, make_entry
 from tasks.core.network import init_params
+from tasks.core.quarantine import QuarantinedFile, write_table
 from tasks.core.train_config import TrainConfig
 from tests.serving.conftest import one_on_paper, png_bytes, promote
 
@@ -194,3 +195,25 @@ def test_sigterm_while_promote_or_rollback_waits_for_production(tmp_path: Path,
     assert process.returncode == 130, err
     assert err.strip().splitlines() == ["interrupted; production was left as it was"], err
     assert (os.readlink(link), (tmp_path / "mnist" / "promotions.jsonl").read_bytes()) == before
+
+
+def test_sigterm_while_release_lists_a_large_quarantine(tmp_path: Path) -> None:
+    rows = 10_000
+    write_table(tmp_path / "mnist" / "quarantine", [QuarantinedFile(
+        f"3/scan{i:05d}.png", f"{i:064x}", 3, "label", "labelled 3, the model says 8 with "
+        "p=0.99", stored=f"files/3/scan{i:05d}.png") for i in range(rows)])
+    listing = _start("release", "--list", "--artifacts-dir", str(tmp_path))
+    assert rows * 60 > 2 * _pipe_capacity(listing)
+    assert listing.stdout is not None
+    first = listing.stdout.readline()  # the list has started; it cannot finish unread
+    assert first.startswith("files/3/scan00000.png  [label]"), first
+    listing.send_signal(signal.SIGTERM)
+    try:  # a hang guard, not a timing measurement
+        out, err = listing.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        listing.kill()
+        pytest.fail("SIGTERM did not stop the command")
+    assert listing.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "interrupted; files released so far stay released, the others stay in quarantine"]
+    assert "files in" not in out  # the count after the list was never reached

@@ -17,7 +17,8 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
-STAGES = {"download", "preprocess", "intake", "train", "evaluate", "export", "promote"}
+STAGES = {"download", "preprocess", "intake", "validate", "train", "evaluate", "export",
+          "promote"}
 
 
 def stage_states(server: PrefectServer, flow_run_id: str) -> dict[str, str]:
