@@ -165,7 +165,8 @@ def _predict(holder: ProductionHolder, body: bytes, is_json: bool,
 
 
 def _pixels_from_json(body: bytes) -> np.ndarray:
-    """``[[...28 numbers...] x 28]`` (or ``{"pixels": ...}``), 0-255 -> ``(28, 28) uint8``."""
+    """``[[...28 numbers...] x 28]`` (or ``{"pixels": ...}``), 0-255 (or 0-1 when no value is
+    above 1) -> ``(28, 28) uint8``."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as error:
@@ -180,6 +181,8 @@ def _pixels_from_json(body: bytes) -> np.ndarray:
             or pixels.min() < 0 or pixels.max() > 255:
         raise RefusedError(422, f"expected a JSON {SIDE}x{SIDE} array of numbers from 0 to 255 "
                            f"(or {{\"pixels\": that array}}), got shape {pixels.shape}")
+    if 0 < pixels.max() <= 1:  # 0-1 intensities (as plotted, or MNIST scaled): 0-255 would
+        pixels = pixels * 255  # read them as no ink at all, so a 0-1 array is scaled
     return pixels.round().astype(np.uint8)
 
 

@@ -83,6 +83,8 @@ def test_a_json_array_is_read_like_the_same_picture(client: AppClient) -> None:
     as_json = client.post("/predict", json=one_on_paper().tolist()).json()
     wrapped = client.post("/predict", json={"pixels": one_on_paper().tolist()}).json()
     assert as_json == as_png == wrapped
+    scaled = client.post("/predict", json=(one_on_paper() / 255).tolist()).json()
+    assert scaled == as_png  # 0-1 intensities are the same picture, not an empty one
 
 
 def test_an_empty_picture_is_no_digit_found_not_a_guess(client: AppClient) -> None:
