@@ -246,6 +246,10 @@ def exit_status(work: Callable[[], None], command: Command) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; {command.interrupted}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped reading (`| head`): it had what it wanted
+        # the rest of the output is dropped, also what Python would flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 @contextlib.contextmanager

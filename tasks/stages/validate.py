@@ -102,15 +102,19 @@ def _reference(data: Manifest, out_dir: Path) -> Any:
 
 
 def _scorer(data: Manifest, dataset_dir: Path, production: str | None) -> Scorer:
-    """Production's network when there is one, else a reference network on the base split."""
-    from tasks.core.label_check import fit_reference_scorer, network_scorer
+    """The model that judges labels: the more accurate on the test split of production's
+    network and a reference network fitted on the base split (only the latter when nothing is
+    in production): a weak production would refuse the genuine digits it misreads."""
+    from tasks.core.label_check import fit_reference_scorer, more_accurate, network_scorer
 
-    if production is not None:
-        from tasks.core.export import load_weights_csv
+    reference = fit_reference_scorer(*load_stage_split(data, "train"))
+    if production is None:
+        return reference
+    from tasks.core.export import load_weights_csv
 
-        params = load_weights_csv(dataset_dir / "production", dtype="float32")
-        return network_scorer(params, f"production model {production}")
-    return fit_reference_scorer(*load_stage_split(data, "train"))
+    params = load_weights_csv(dataset_dir / "production", dtype="float32")
+    return more_accurate([network_scorer(params, f"production model {production}"), reference],
+                         *load_stage_split(data, "test"))
 
 
 def _parameters(config: Any, layout: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from tasks.core.drift import drift_report, mean_shift
 from tasks.core.label_check import (
     class_thresholds,
     disagreeing_classes,
+    more_accurate,
     network_scorer,
     rejected_labels,
 )
@@ -118,3 +119,17 @@ def test_a_batch_is_judged_in_order_and_trusted_files_pass(mnist_arrays: tuple, 
     assert reasons[images[5].path].copies == images[1].path
     assert set(reasons) == {images[i].path for i in (0, 2, 5)}
     assert verdict.kept.tolist() == [False, True, False, True, True, False]
+
+
+def test_labels_are_judged_by_the_more_accurate_model(mnist_arrays: tuple, fast_params: dict,
+                                                      scorer) -> None:
+    """A weak production would refuse the genuine digits it misreads: the judge is whichever
+    of production and the reference network reads the test split better."""
+    _, _, X_test, y_test = mnist_arrays
+    rng = np.random.default_rng(0)
+    weak = network_scorer({name: value + rng.normal(0, 0.3, value.shape).astype(value.dtype)
+                           for name, value in fast_params.items()}, "weak")
+    for order in ([weak, scorer], [scorer, weak]):
+        judge = more_accurate(order, X_test[:1000], y_test[:1000])
+        assert judge.name.startswith("fast (") and "on the test split" in judge.name
+        assert judge.proba is scorer.proba
