@@ -244,7 +244,8 @@ def exit_status(work: Callable[[], None], command: Command) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted; {command.interrupted}", file=sys.stderr)
+        # one write, not print's two: Prefect's threads may still be writing to stderr
+        sys.stderr.write(f"interrupted; {command.interrupted}\n")
         return 130
     except BrokenPipeError:  # the reader stopped reading (`| head`): it had what it wanted
         # the rest of the output is dropped, also what Python would flush at exit

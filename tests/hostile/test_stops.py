@@ -68,8 +68,10 @@ def _stop(process: subprocess.Popen[str],
 def _assert_clean_stop(process: subprocess.Popen[str], after: str,
                        children: list[psutil.Process]) -> None:
     assert process.returncode == 130, after
-    # Prefect's exit hook may log "Stopping temporary server" after the line
-    assert INTERRUPTED in after.strip().splitlines()[-2:], after
+    # Prefect's exit hook may log "Stopping temporary server" after the line, and its log
+    # thread, failing to reach the dying server, may print "Error logging to API" into the
+    # same line (its own print is two writes; ours is one): the line is there, whole
+    assert any(INTERRUPTED in line for line in after.strip().splitlines()[-3:]), after
     # Exit 130 with our line means the interrupt was caught (an uncaught one ends in -2 or
     # 143). Prefect may log an internal traceback of its own while recording the crash
     # ("Cannot put items in a stopped service instance", about one run in three): not checked.
