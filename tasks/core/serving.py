@@ -13,10 +13,8 @@ and reads again, instead of answering "damaged" for a healthy production.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from tasks.core.production import (
     ProductionDamagedError,
     read_production,
 )
-from tasks.engine.pointer import lock_path
+from tasks.engine.pointer import wait_for_swap
 
 # How long a reader that finds production mid-swap waits for the swap's lock. A swap holds it
 # for a gate's scoring (seconds on a busy machine); longer than that is a stuck writer.
@@ -103,7 +101,7 @@ class ProductionHolder:
         except ProductionDamagedError:
             # Mid-swap (record written, link not yet) reads as damaged: a finished swap
             # releases the lock, then production reads whole, or truly damaged.
-            _wait_for_pointer_lock(self.dataset_dir / POINTER)
+            wait_for_swap(self.dataset_dir / POINTER, SWAP_WAIT_SECONDS)
             return self._read()
 
     def _read(self) -> ServedModel:
@@ -126,24 +124,3 @@ class ProductionHolder:
                 return ServedModel(record=record, params=params, identity=before)
         raise ProductionDamagedError(f"production of {self.dataset_dir} kept changing while "
                                      f"it was read")
-
-
-def _wait_for_pointer_lock(link: Path) -> None:
-    """Block until no swap of ``link`` holds its lock (a shared lock; at most
-    :data:`SWAP_WAIT_SECONDS`). No lock file: no swap ever ran, nothing to wait for."""
-    try:
-        fd = os.open(lock_path(link), os.O_RDONLY)
-    except OSError:
-        return
-    deadline = time.monotonic() + SWAP_WAIT_SECONDS
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.01)
-    finally:
-        os.close(fd)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,28 @@ def pointer_lock(link: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def wait_for_swap(link: Path, seconds: float) -> None:
+    """Block until no swap of ``link`` holds its lock, for a reader that found it mid-swap
+    (a shared lock, polled, at most ``seconds``; read-only, so a reader needs no write access).
+    No lock file: no swap ever ran, nothing to wait for."""
+    try:
+        fd = os.open(lock_path(link), os.O_RDONLY)
+    except OSError:
+        return
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.01)
+    finally:
+        os.close(fd)
 
 
 def swap_pointer(link: Path, target: Path, *, record: Path | None = None,
