@@ -38,15 +38,15 @@ from flows.options import (
     SWEEP_OWNS,
     add_artifacts_option,
     add_data_options,
+    add_dataset_option,
     add_field_options,
     add_run_options,
     add_training_options,
 )
 from flows.promotion_commands import production_options, promote_options, rollback_options
 from flows.release_options import add_release_options
-from tasks.config import DataConfig, ServeOptions, SweepOptions
+from tasks.config import ServeOptions, SweepOptions
 from tasks.core.errors import MnistFlowError
-from tasks.core.registry import DATASETS
 
 PROG = "mnist-flow"
 # Set by the entry point, never at import: offline, Prefect's telemetry call fails noisily, and
@@ -162,10 +162,7 @@ def _predict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=None,
                         help="folder holding W_1.csv, b_1.csv, W_2.csv, b_2.csv (default: the "
                              "production model, ARTIFACTS/DATASET/production)")
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS),
-                        help="whose production model to use (default: mnist)")
-    add_artifacts_option(parser)
+    add_dataset_option(parser, "whose production model to use")
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="folder holding test.parquet (or the file itself): report accuracy")
     parser.add_argument("images", type=Path, nargs="*",

@@ -24,8 +24,9 @@ from typing import Any, TypeVar
 import annotated_types
 from pydantic import BaseModel, ValidationError
 
-from tasks.config import FlowConfig
+from tasks.config import DataConfig, FlowConfig
 from tasks.core.errors import ConfigError, describe_validation_error
+from tasks.core.registry import DATASETS
 from tasks.core.train_config import PRESET_DESCRIPTIONS, PRESETS, TrainConfig
 
 _METAVARS = {int: "N", float: "X"}
@@ -129,6 +130,14 @@ def add_section_options(parser: argparse.ArgumentParser, section: str) -> Any:
 def add_data_options(parser: argparse.ArgumentParser) -> None:
     """Which data, from where, and where every output goes: the same for every subcommand."""
     add_artifacts_option(add_section_options(parser, "data"))
+
+
+def add_dataset_option(group: Any, whose: str) -> None:
+    """``--dataset`` (a registered dataset, mnist by default) and ``--artifacts-dir``: where a
+    subcommand finds ``whose`` (e.g. "whose production model to serve")."""
+    group.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
+                       choices=sorted(DATASETS), help=f"{whose} (default: mnist)")
+    add_artifacts_option(group)
 
 
 def add_artifacts_option(group: Any) -> None:

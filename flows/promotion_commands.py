@@ -15,18 +15,10 @@ import argparse
 import getpass
 from pathlib import Path
 
-from flows.options import add_artifacts_option
-from tasks.config import DataConfig
+from flows.options import add_dataset_option
 from tasks.core.errors import ConfigError
 from tasks.core.production import STORE, Production
-from tasks.core.registry import DATASETS
 from tasks.layout import Layout
-
-
-def _dataset_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS), help="whose production (default: mnist)")
-    add_artifacts_option(parser)
 
 
 def production_options(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +29,7 @@ def production_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--last", type=int, default=10,
                         help="how many past decisions (promotions and refusals) to list "
                              "(default: 10; 0: none)")
-    _dataset_option(parser)
+    add_dataset_option(parser, "whose production")
 
 
 def promote_options(parser: argparse.ArgumentParser) -> None:
@@ -46,13 +38,13 @@ def promote_options(parser: argparse.ArgumentParser) -> None:
                              "ARTIFACTS/DATASET/models (or one promoted before)")
     parser.add_argument("--reason", required=True,
                         help="why, in words (kept in the promotions log)")
-    _dataset_option(parser)
+    add_dataset_option(parser, "whose production")
 
 
 def rollback_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default="no reason given",
                         help="why (kept in the promotions log)")
-    _dataset_option(parser)
+    add_dataset_option(parser, "whose production")
 
 
 def promote_command(args: argparse.Namespace) -> None:

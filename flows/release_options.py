@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from flows.options import add_artifacts_option
-from tasks.config import DataConfig
-from tasks.core.registry import DATASETS
+from flows.options import add_dataset_option
 
 
 def add_release_options(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +17,4 @@ def add_release_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incoming", metavar="DIR",
                         help="intake folder to move the files into (default: the one each "
                              "came from)")
-    parser.add_argument("--dataset", default=DataConfig.model_fields["dataset"].default,
-                        choices=sorted(DATASETS), help="whose quarantine (default: mnist)")
-    add_artifacts_option(parser)
+    add_dataset_option(parser, "whose quarantine")
