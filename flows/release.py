@@ -20,8 +20,7 @@ from tasks.layout import Layout
 
 def release_command(args: argparse.Namespace) -> None:
     """List the quarantine, or release ``args.files``; ReleaseError names a file not held."""
-    quarantine_dir = Layout(Path(args.artifacts_dir).resolve(), args.dataset).dataset_dir / (
-        "quarantine")
+    quarantine_dir = Layout(Path(args.artifacts_dir).resolve(), args.dataset).quarantine_dir
     if args.list:
         table = read_table(quarantine_dir)
         for line in describe_table(table):

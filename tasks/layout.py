@@ -59,6 +59,15 @@ class Layout(StoreLayout):
         return self.dataset_dir / "intake"
 
     @property
+    def validate_dir(self) -> Path:
+        return self.dataset_dir / "validate"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Pictures validation held back, and ``quarantine.json`` saying why."""
+        return self.dataset_dir / "quarantine"
+
+    @property
     def production_link(self) -> Path:
         """``<dataset>/production``: the promoted model (``tasks.core.production.POINTER``;
         the pure gate takes the dataset folder and keeps the name, a test ties the two)."""

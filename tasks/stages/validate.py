@@ -122,8 +122,8 @@ def _parameters(config: Any, layout: Any) -> dict[str, Any]:
     # Production judges labels only when there is something to judge: keyed otherwise, a
     # promotion would make the next, unchanged run validate (and train) again.
     record = read_production(layout.dataset_dir) if list_files(inbox) else None
-    return {"inbox": inbox, "out_dir": layout.dataset_dir / "validate",
-            "quarantine_dir": layout.dataset_dir / "quarantine",
+    return {"inbox": inbox, "out_dir": layout.validate_dir,
+            "quarantine_dir": layout.quarantine_dir,
             "dataset_dir": layout.dataset_dir, "settings": config.validation,
             "production": record.model if record else None}
 
