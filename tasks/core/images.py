@@ -185,8 +185,8 @@ def digit_from_bytes(data: bytes, *, name: str = "the picture") -> NDArray[np.fl
     :class:`NoDigitError` as :func:`load_user_image` does.
     """
     buffer = io.BytesIO(data)
-    gray = decode_grayscale(buffer, name, repr(buffer))  # Pillow's words quote the buffer
-    return standardize_images(mnist_like_pixels(gray)[None])[0]
+    # Pillow's words quote the buffer as repr() writes it: replaced by ``name``
+    return digit_from_pixels(decode_grayscale(buffer, name, repr(buffer)))
 
 
 def digit_from_pixels(gray: NDArray[np.uint8]) -> NDArray[np.float32]:
